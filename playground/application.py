@@ -1,0 +1,50 @@
+"""The application factory: ``create_app()`` builds everything, starts nothing.
+
+Building opens the SQLite file (and marks runs a previous server left in
+flight as interrupted) but starts no process and no thread: the worker pool
+starts on its first use, or when ``serve()`` (``python app.py``) warms it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask
+
+from . import experiments, settings
+from .runs import Runs
+from .sandbox.pool import LocalPool
+from .services import Services, services
+from .store import Store
+from .web import api, pages, stream
+
+__all__ = ["create_app", "services"]
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        template_folder=os.path.join(settings.ROOT, "templates"),
+        static_folder=os.path.join(settings.ROOT, "static"),
+        instance_path=os.path.join(settings.ROOT, "instance"),
+    )
+    app.config.from_mapping(settings.from_environment())
+    app.config.update(config or {})
+
+    store = Store(app.config["DATABASE"])
+    store.open()
+    runs = Runs(store)
+    pool = LocalPool(
+        size=app.config["WORKERS"],
+        python=app.config["PYTHON"],
+        queue_max=app.config["QUEUE_MAX"],
+        persist=runs.persist,
+        catalog={e.slug: e for e in experiments.CATALOG},
+        max_wall_s=app.config["MAX_WALL_S"],
+    )
+    app.extensions["playground"] = Services(store=store, runs=runs, pool=pool)
+
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(api.bp)
+    stream.sock.init_app(app)
+    return app

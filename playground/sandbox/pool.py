@@ -1,0 +1,269 @@
+"""A pool of pre-started worker processes and a bounded queue of runs.
+
+Actors and their threads:
+
+- request threads call ``submit`` and ``cancel``;
+- one dispatcher thread (``pool-dispatcher``) hands queued runs to free slots;
+- one supervisor thread per running run (``run-<id>``, see supervisor.py);
+- short-lived spawner threads (``pool-spawn``) start replacement workers.
+
+Workers are started with ``subprocess`` (fork+exec of a fresh interpreter,
+never a fork of this threaded server) in their own session, so the whole
+process group can be killed at once. Each worker runs one experiment and
+exits; a warm replacement is started straight away, so the next click does
+not pay for interpreter start-up. The interface (submit, cancel, statistics,
+close) is what a Redis-backed pool would implement too.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import subprocess
+import tempfile
+import threading
+import time
+
+from ..runs import Run, RunState
+from .supervisor import LineReader, kill_group, supervise
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+READY_TIMEOUT_S = 30.0
+
+
+class QueueFull(Exception):
+    """The queue is at its bound; the caller should answer 503 and retry later."""
+
+
+class WorkerError(Exception):
+    """A worker process could not be started or did not report ready."""
+
+
+class WorkerProcess:
+    """One pre-started worker: a fresh interpreter waiting for its one job."""
+
+    def __init__(self, python: str):
+        env = dict(os.environ)
+        env.update(
+            PYTHONPATH=ROOT,
+            PYTHONDONTWRITEBYTECODE="1",
+            MALLOC_ARENA_MAX="2",  # FACTS.md: with RLIMIT_AS, more arenas stop threads from starting
+            OPENBLAS_NUM_THREADS="1",  # a NumPy matmul must not be parallel on its own
+        )
+        self._stderr = tempfile.TemporaryFile()
+        self.popen = subprocess.Popen(
+            [python, "-s", "-m", "playground.sandbox.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            env=env,
+            cwd=ROOT,
+            start_new_session=True,
+        )
+        self.pid = self.popen.pid
+        self.reader = LineReader(self.popen.stdout.fileno())
+        self.interpreter: dict = {}
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.reader.eof:
+            for message in self.reader.read(deadline - time.monotonic()):
+                if message.get("type") == "ready":
+                    self.interpreter = message["interpreter"]
+                    return
+        self.kill()
+        raise WorkerError(f"the worker did not start: {self.stderr_tail() or 'no output'}")
+
+    @property
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        return self.popen.returncode
+
+    def send_job(self, job: dict) -> None:
+        self.popen.stdin.write((json.dumps(job) + "\n").encode())
+        self.popen.stdin.flush()
+
+    def wait(self, timeout: float) -> None:
+        try:
+            self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def kill(self) -> None:
+        kill_group(self.pid)
+        self.wait(timeout=5)
+        self.close()
+
+    def close(self) -> None:
+        for stream in (self.popen.stdin, self.popen.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+    def stderr_tail(self, limit: int = 2000) -> str:
+        try:
+            size = self._stderr.seek(0, os.SEEK_END)
+            self._stderr.seek(max(0, size - limit))
+            text = self._stderr.read().decode("utf-8", "replace").strip()
+        except (OSError, ValueError):
+            return ""
+        return f": {text}" if text else ""
+
+
+class LocalPool:
+    def __init__(self, *, size: int, python: str, queue_max: int, persist, catalog, max_wall_s=None):
+        self.size = size
+        self.max_wall_s = max_wall_s
+        self.python = python
+        self.queue_max = queue_max
+        self.persist = persist
+        self.catalog = catalog  # slug -> Experiment
+        self._cond = threading.Condition()
+        self._queue: collections.deque[Run] = collections.deque()
+        self._idle: collections.deque[WorkerProcess] = collections.deque()
+        self._spawning = 0
+        self._busy = 0
+        self._started = False
+        self._closing = False
+        self._completed = 0
+        self.last_error = ""
+
+    # -- request threads --------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the dispatcher and warm the workers; called on first use, idempotent."""
+        with self._cond:
+            if self._started:
+                return
+            self._started = True
+        threading.Thread(target=self._dispatch, name="pool-dispatcher", daemon=True).start()
+        self._refill()
+
+    def check_room(self) -> None:
+        with self._cond:
+            if len(self._queue) >= self.queue_max:
+                raise QueueFull(f"the queue is full ({self.queue_max} runs waiting); try again in a minute")
+
+    def submit(self, run: Run) -> None:
+        self.start()
+        self.check_room()
+        with self._cond:
+            self._queue.append(run)
+            self._renumber()
+            self._cond.notify_all()
+
+    def cancel(self, run: Run) -> None:
+        with self._cond:
+            queued = run in self._queue
+            if queued:
+                self._queue.remove(run)
+                self._renumber()
+        if queued:
+            run.finish(RunState.CANCELLED, reason="cancelled by a user while queued", persist=self.persist)
+        else:
+            run.cancel_requested.set()  # the supervisor kills the worker within POLL_S
+
+    def statistics(self) -> dict:
+        with self._cond:
+            return {
+                "started": self._started,
+                "workers": self.size,
+                "busy": self._busy,
+                "warm": len(self._idle),
+                "queued": len(self._queue),
+                "queue_max": self.queue_max,
+                "completed": self._completed,
+                "python": self.python,
+                "last_error": self.last_error,
+            }
+
+    def close(self) -> None:
+        with self._cond:
+            self._closing = True
+            queued, self._queue = list(self._queue), collections.deque()
+            idle, self._idle = list(self._idle), collections.deque()
+            self._cond.notify_all()
+        for worker in idle:
+            worker.kill()
+        for run in queued:
+            run.finish(RunState.INTERRUPTED, reason="the server is shutting down", persist=self.persist)
+
+    # -- dispatcher thread ------------------------------------------------------
+
+    def _renumber(self) -> None:
+        """Caller holds the condition: tell every queued run its place."""
+        for position, run in enumerate(self._queue, start=1):
+            run.set_queued(position)
+
+    def _dispatch(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._closing or (self._queue and self._busy < self.size))
+                if self._closing:
+                    return
+                run = self._queue.popleft()
+                self._busy += 1
+                self._renumber()
+            threading.Thread(target=self._execute, args=(run,), name=f"run-{run.id}", daemon=True).start()
+
+    # -- supervisor threads -----------------------------------------------------
+
+    def _execute(self, run: Run) -> None:
+        try:
+            worker = self._take_worker()
+            supervise(run, worker, self.catalog[run.experiment], self.persist, max_wall_s=self.max_wall_s)
+        except Exception as exc:  # the run ends with the reason; the pool goes on
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            run.finish(RunState.FAILED, reason=f"could not run: {self.last_error}", persist=self.persist)
+        finally:
+            with self._cond:
+                self._busy -= 1
+                self._completed += 1
+                self._cond.notify_all()
+            self._refill()
+
+    def _take_worker(self) -> WorkerProcess:
+        with self._cond:
+            while self._idle:
+                worker = self._idle.popleft()
+                if worker.alive:
+                    break
+                worker.close()  # killed from outside while idle: discard
+            else:
+                worker = None
+        self._refill()
+        if worker is None:
+            worker = WorkerProcess(self.python)
+            worker.wait_ready()
+        return worker
+
+    def _refill(self) -> None:
+        """Keep ``size`` warm workers waiting; spawning happens off the caller's thread."""
+        with self._cond:
+            missing = self.size - len(self._idle) - self._spawning
+            if self._closing or missing <= 0:
+                return
+            self._spawning += missing
+        for _ in range(missing):
+            threading.Thread(target=self._spawn_one, name="pool-spawn", daemon=True).start()
+
+    def _spawn_one(self) -> None:
+        worker = None
+        try:
+            worker = WorkerProcess(self.python)
+            worker.wait_ready()
+        except (OSError, WorkerError) as exc:
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            worker = None
+        with self._cond:
+            self._spawning -= 1
+            if worker is not None and not self._closing:
+                self._idle.append(worker)
+                worker = None
+        if worker is not None:
+            worker.kill()

@@ -1,0 +1,182 @@
+"""Supervise one run on one worker process, from job to verdict.
+
+Runs on the run's own supervisor thread (``run-<id>``), started by the pool::
+
+    job --stdin--> worker ----JSON lines----> read loop ---> Run.add_events
+                     ^                            |  (tid -> lane, t - t0)
+                     |  /proc/<pid>/task/*        v
+                  Sampler thread --------------> LaneMap ---> Run.add_events
+
+The read loop enforces the wall-clock deadline and cancellation: either one
+kills the worker's whole process group (it was started in its own session),
+so threads, children and grandchildren all go at once. The worker's own
+events name each thread's lane and native tid; the sampler only knows tids,
+so its events wait in the LaneMap until the worker has named their thread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import threading
+import time
+
+from ..runs import Run, RunState
+from ..timeline import state_totals
+from .sampler import Sampler, proc_readable
+
+READ_CHUNK = 1 << 16
+POLL_S = 0.05  # how often the loop checks for cancellation while the worker is quiet
+VIEWER_GRACE_S = 3.0  # longest wait for the page that started a run to connect
+
+
+class LaneMap:
+    """Turns sampler events (absolute time, tid) into run events (run time, lane).
+
+    Called from the supervisor thread (``add_worker_events``) and the sampler
+    thread (``add_sampled``). Both hand their events to ``sink`` while holding
+    the lock, so each lane's events reach the run in time order even when a
+    thread's first samples had to wait for the worker to name it.
+    """
+
+    def __init__(self, t0: int, sink):
+        self.t0 = t0
+        self.sink = sink
+        self._lanes: dict[int, int] = {}
+        self._pending: dict[int, list] = {}
+        self._lock = threading.Lock()
+
+    def add_worker_events(self, batch: list) -> None:
+        with self._lock:
+            released = []
+            for event in batch:
+                if event[2] == "lane":
+                    tid, lane = event[3]["tid"], event[1]
+                    self._lanes[tid] = lane
+                    released.extend([t, lane, kind, data] for t, kind, data in self._pending.pop(tid, ()))
+            self.sink(batch + released)
+
+    def add_sampled(self, batch: list) -> None:
+        with self._lock:
+            out = []
+            for t, tid, kind, data in batch:
+                if kind == "gone":
+                    continue  # the worker's own "end" event closes the lane
+                t -= self.t0
+                lane = self._lanes.get(tid)
+                if lane is not None:
+                    out.append([t, lane, kind, data])
+                else:
+                    pending = self._pending.setdefault(tid, [])
+                    if len(pending) < 10_000:  # a thread the worker never names: bounded
+                        pending.append((t, kind, data))
+            self.sink(out)
+
+
+class LineReader:
+    """Reads JSON lines from a pipe with a timeout (select), on one thread."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self._buffer = b""
+        self.eof = False
+
+    def read(self, timeout: float) -> list[dict]:
+        ready, _, _ = select.select([self.fd], [], [], max(0.0, timeout))
+        if not ready:
+            return []
+        chunk = os.read(self.fd, READ_CHUNK)
+        if not chunk:
+            self.eof = True
+            return []
+        self._buffer += chunk
+        *lines, self._buffer = self._buffer.split(b"\n")
+        return [json.loads(line) for line in lines if line.strip()]
+
+
+def kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def describe_exit(returncode: int | None) -> str:
+    if returncode is None:
+        return "the worker stopped answering"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        hints = {"SIGSEGV": " (a segmentation fault)", "SIGXCPU": " (CPU-time limit)", "SIGKILL": " (killed)"}
+        return f"the worker was killed by {name}{hints.get(name, '')}"
+    return f"the worker exited with status {returncode}"
+
+
+def supervise(run: Run, worker, experiment, persist, *, max_wall_s: float | None = None) -> None:
+    """Run ``run`` on ``worker`` (a started, ready WorkerProcess) to its end.
+
+    ``max_wall_s`` is the host's cap on any run's wall time (PLAYGROUND_MAX_WALL_S).
+    """
+    wall_s = min(experiment.limits.wall_s, max_wall_s or experiment.limits.wall_s)
+    reader = worker.reader
+    if run.await_viewer:
+        run.viewer_joined.wait(VIEWER_GRACE_S)
+    worker.send_job({"experiment": run.experiment, "params": run.params})
+    deadline = time.monotonic() + wall_s
+    sampler = None
+    lanes: LaneMap | None = None
+    final: dict | None = None
+    ending: tuple[RunState, str] | None = None
+    try:
+        while final is None and ending is None:
+            if run.cancel_requested.is_set():
+                ending = (RunState.CANCELLED, "cancelled by a user")
+                break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                ending = (RunState.TIMED_OUT, f"wall-clock limit of {wall_s:g} s reached; the worker was killed")
+                break
+            for message in reader.read(min(remaining, POLL_S)):
+                kind = message.get("type")
+                if kind == "events" and lanes is not None:
+                    lanes.add_worker_events(message["events"])
+                elif kind == "started":
+                    lanes = LaneMap(message["t0"], run.add_events)
+                    sampler, observation = start_sampler(worker.pid, lanes, message["internal_tids"])
+                    run.set_running(worker.interpreter, observation)
+                elif kind in ("result", "error"):
+                    final = message
+            if reader.eof and final is None:
+                worker.wait(timeout=2)
+                ending = (RunState.FAILED, describe_exit(worker.returncode) + worker.stderr_tail())
+    finally:
+        kill_group(worker.pid)
+        worker.wait(timeout=5)
+        if sampler is not None:
+            sampler.stop()
+            run.observation = {**run.observation, "sampler": sampler.statistics()}
+        worker.close()
+
+    if ending is not None:
+        run.finish(ending[0], reason=ending[1], persist=persist)
+    elif final["type"] == "result":
+        result = dict(final["outcome"])
+        if run.observation.get("os_states"):
+            result["observed"] = state_totals(run.events)
+        run.finish(RunState.DONE, result=result, output=final.get("output", ""), persist=persist)
+    else:
+        output = final.get("output", "") + "\n" + final.get("traceback", "")
+        run.finish(RunState.FAILED, reason=final["error"], output=output.strip(), persist=persist)
+
+
+def start_sampler(pid: int, lanes: LaneMap, internal_tids) -> tuple[Sampler | None, dict]:
+    readable, why = proc_readable(pid)
+    if not readable:
+        return None, {"os_states": False, "why": why}
+    sampler = Sampler(pid, lanes.add_sampled, exclude_tids=tuple(internal_tids))
+    sampler.start()
+    return sampler, {"os_states": True, "why": "states sampled from /proc at about 1 kHz"}

@@ -1,0 +1,44 @@
+"""Settings: defaults, overridden by PLAYGROUND_* environment variables, then by
+the ``config`` mapping given to ``create_app`` (tests use that).
+
+| variable | default | what |
+| --- | --- | --- |
+| PLAYGROUND_HOST | 127.0.0.1 | address ``python app.py`` listens on |
+| PLAYGROUND_PORT | 5000 | port |
+| PLAYGROUND_DATABASE | instance/playground.sqlite3 | the SQLite file of runs |
+| PLAYGROUND_WORKERS | half the cores, at least 1 | runs at once (each needs its cores to itself for honest timings) |
+| PLAYGROUND_QUEUE_MAX | 100 | runs waiting at most; more get 503 |
+| PLAYGROUND_PYTHON | this interpreter | the interpreter the workers run on |
+| PLAYGROUND_MAX_WALL_S | none | caps every experiment's wall-clock limit (seconds) on this host |
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be a whole number, not {raw!r}") from None
+
+
+def from_environment() -> dict:
+    return {
+        "HOST": os.environ.get("PLAYGROUND_HOST", "127.0.0.1"),
+        "PORT": _int("PLAYGROUND_PORT", 5000),
+        "DATABASE": os.environ.get("PLAYGROUND_DATABASE", os.path.join(ROOT, "instance", "playground.sqlite3")),
+        "WORKERS": _int("PLAYGROUND_WORKERS", max(1, (os.cpu_count() or 2) // 2)),
+        "QUEUE_MAX": _int("PLAYGROUND_QUEUE_MAX", 100),
+        "PYTHON": os.environ.get("PLAYGROUND_PYTHON", sys.executable),
+        "MAX_WALL_S": _int("PLAYGROUND_MAX_WALL_S", 0) or None,
+        "MAX_CONTENT_LENGTH": 64 * 1024,  # no parameter set is near this; refuse big bodies unread
+        "SOCK_SERVER_OPTIONS": {"ping_interval": 25, "max_message_size": 64 * 1024},
+    }

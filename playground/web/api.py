@@ -1,0 +1,139 @@
+"""The JSON API and the one POST that starts runs (form or JSON).
+
+Errors are JSON ``{"error": ..., "errors": [{"field", "rule", "message"}]}``
+with 400 (malformed body), 404 (unknown experiment or run), 422 (a parameter
+broke a rule) or 503 (queue full); the page shows the same messages inline.
+"""
+
+from __future__ import annotations
+
+import os
+
+from flask import Blueprint, jsonify, redirect, render_template, request, url_for
+
+from .. import experiments
+from ..sandbox.pool import QueueFull
+from ..sandbox.sampler import proc_readable
+from ..services import services
+from .launch import UnknownExperiment, launch
+from .presenter import experiment_page_context
+
+bp = Blueprint("api", __name__)
+
+
+def _error(status: int, message: str, errors: list | None = None):
+    body = {"error": message, "errors": [e.as_dict() if hasattr(e, "as_dict") else e for e in errors or []]}
+    return jsonify(body), status
+
+
+@bp.get("/api/experiments")
+def catalog():
+    return jsonify({"experiments": [e.schema() for e in experiments.CATALOG]})
+
+
+@bp.get("/api/experiments/<slug>")
+def experiment(slug):
+    found = experiments.get(slug)
+    if found is None:
+        return _error(
+            404,
+            f"no experiment named {slug!r}",
+            [{"field": "experiment", "rule": "exists", "message": f"no experiment named {slug!r}"}],
+        )
+    return jsonify({**found.schema(), "code": found.source()})
+
+
+@bp.post("/runs")
+def start_run():
+    if request.is_json:
+        return _start_from_json()
+    return _start_from_form()
+
+
+def _start_from_json():
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return _error(400, 'the body must be a JSON object like {"experiment": slug, "params": {...}}')
+    unknown = sorted(set(body) - {"experiment", "params"})
+    if unknown:
+        return _error(
+            400,
+            "unknown top-level keys",
+            [
+                {"field": k, "rule": "unknown", "message": f"{k} is not a known key (experiment, params)"}
+                for k in unknown
+            ],
+        )
+    slug, params = body.get("experiment"), body.get("params", {})
+    if not isinstance(slug, str):
+        return _error(
+            400,
+            "experiment is required",
+            [{"field": "experiment", "rule": "required", "message": "experiment must be a slug string"}],
+        )
+    if not isinstance(params, dict):
+        return _error(
+            400,
+            "params must be an object",
+            [{"field": "params", "rule": "type", "message": "params must be an object"}],
+        )
+    try:
+        run, errors = launch(services(), slug, params)
+    except UnknownExperiment:
+        return _error(
+            404,
+            f"no experiment named {slug!r}",
+            [{"field": "experiment", "rule": "exists", "message": f"no experiment named {slug!r}"}],
+        )
+    except QueueFull as exc:
+        return _error(503, str(exc))
+    if errors:
+        return _error(422, "invalid parameters", errors)
+    body = {
+        "id": run.id,
+        "url": url_for("pages.run_page", run_id=run.id, _external=True),
+        "events_url": url_for("pages.run_page", run_id=run.id, _external=True).replace("http", "ws", 1) + "/events",
+        "api_url": url_for("api.run_json", run_id=run.id, _external=True),
+    }
+    return jsonify(body), 201, {"Location": body["url"]}
+
+
+def _start_from_form():
+    form = request.form.to_dict()
+    slug = form.pop("experiment", "")
+    try:
+        run, errors = launch(services(), slug, form, await_viewer=True)
+    except UnknownExperiment:
+        return render_template("error.html", message=f"There is no experiment named {slug!r}."), 404
+    except QueueFull as exc:
+        return render_template("error.html", message=str(exc)), 503
+    if errors:
+        found = experiments.get(slug)
+        return render_template("experiment.html", **experiment_page_context(found, form, errors)), 422
+    return redirect(url_for("pages.run_page", run_id=run.id), code=303)
+
+
+@bp.get("/api/runs/<run_id>")
+def run_json(run_id):
+    run = services().runs.get(run_id)
+    if run is None:
+        return _error(404, f"no run {run_id!r}", [{"field": "run", "rule": "exists", "message": f"no run {run_id!r}"}])
+    return jsonify(run.summary())
+
+
+@bp.post("/runs/<run_id>/cancel")
+def cancel(run_id):
+    run = services().runs.get(run_id)
+    if run is None:
+        return _error(404, f"no run {run_id!r}")
+    if not run.state.finished:
+        services().pool.cancel(run)
+    if request.is_json or request.accept_mimetypes.best == "application/json":
+        return jsonify({"id": run.id, "state": run.state.value})
+    return redirect(url_for("pages.run_page", run_id=run.id), code=303)
+
+
+@bp.get("/healthz")
+def healthz():
+    readable, why = proc_readable(os.getpid())
+    return jsonify({"ok": True, "pool": services().pool.statistics(), "os_states": {"available": readable, "why": why}})

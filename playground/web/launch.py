@@ -1,0 +1,36 @@
+"""Starting a run from a request: one path for the form and the JSON API.
+
+Validation happens here, once, before anything is created: a bad request
+starts nothing and stores nothing.
+"""
+
+from __future__ import annotations
+
+from .. import experiments
+from ..runs import Run, RunState
+from ..sandbox.pool import QueueFull
+
+
+class UnknownExperiment(LookupError):
+    pass
+
+
+def launch(services, slug: str, raw_params: dict, *, await_viewer: bool = False) -> tuple[Run | None, list]:
+    """Validate and, when valid, create and queue a run. Returns (run, errors).
+
+    Raises UnknownExperiment, or QueueFull when the pool cannot take more.
+    """
+    experiment = experiments.get(slug)
+    if experiment is None:
+        raise UnknownExperiment(slug)
+    values, errors = experiments.validate(experiment.params, raw_params)
+    if errors:
+        return None, errors
+    services.pool.check_room()  # refuse before storing anything
+    run = services.runs.create(experiment.slug, values, await_viewer=await_viewer)
+    try:
+        services.pool.submit(run)
+    except QueueFull as exc:  # filled up between the check and now: keep the record honest
+        run.finish(RunState.FAILED, reason=str(exc), persist=services.runs.persist)
+        raise
+    return run, []

@@ -1,0 +1,61 @@
+"""HTML pages. A request from htmx (``HX-Request``) gets the fragment alone."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template, request
+
+from .. import experiments
+from ..services import services
+from .presenter import STATE_LEGEND, experiment_page_context
+
+bp = Blueprint("pages", __name__)
+
+
+@bp.get("/")
+def catalog():
+    return render_template("catalog.html", catalog=experiments.CATALOG, recent=services().store.recent_runs(10))
+
+
+@bp.get("/experiments/<slug>")
+def experiment(slug):
+    found = experiments.get(slug)
+    if found is None:
+        abort(404, f"There is no experiment named {slug!r}.")
+    raw = request.args.to_dict()
+    _, errors = experiments.validate(found.params, raw)
+    context = experiment_page_context(found, raw, errors)
+    if request.headers.get("HX-Request"):
+        return render_template("_form.html", **context)
+    return render_template("experiment.html", **context)
+
+
+def _run_or_404(run_id):
+    run = services().runs.get(run_id)
+    if run is None:
+        abort(404, f"There is no run {run_id!r}: it never existed or was deleted.")
+    return run, experiments.get(run.experiment)
+
+
+@bp.get("/runs/<run_id>")
+def run_page(run_id):
+    run, experiment = _run_or_404(run_id)
+    return render_template("run.html", run=run, experiment=experiment, summary=run.summary(), legend=STATE_LEGEND)
+
+
+@bp.get("/runs/<run_id>/status")
+def run_status(run_id):
+    run, experiment = _run_or_404(run_id)
+    return render_template("_status.html", run=run, summary=run.summary())
+
+
+@bp.get("/runs/<run_id>/result")
+def run_result(run_id):
+    run, experiment = _run_or_404(run_id)
+    return render_template("_result.html", run=run, experiment=experiment, summary=run.summary())
+
+
+@bp.app_errorhandler(404)
+def not_found(error):
+    if request.path.startswith("/api/"):
+        return {"error": error.description or "not found", "errors": []}, 404
+    return render_template("error.html", message=error.description), 404

@@ -1,0 +1,46 @@
+"""What the templates need, computed in one place: form fields with their
+values and errors, the highlighted code, the state legend."""
+
+from __future__ import annotations
+
+import functools
+
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import PythonLexer
+
+STATE_LEGEND = (
+    ("running", "running", "on a CPU; on a GIL build, holding the GIL"),
+    ("gil", "waiting for the GIL", "runnable, but another thread holds the GIL"),
+    ("lock", "blocked on a lock", "waiting on a Lock, RLock, Condition, Semaphore, Event or Queue"),
+    ("sleep", "sleeping", "in time.sleep"),
+    ("io", "in I/O", "blocked on a socket, pipe, file, select or poll"),
+)
+
+
+@functools.lru_cache(maxsize=64)
+def highlighted(source: str) -> str:
+    return highlight(source, PythonLexer(), HtmlFormatter(cssclass="code", linenos="table"))
+
+
+def form_fields(experiment, raw: dict, errors: list) -> tuple[list[dict], list[str]]:
+    """One dict per parameter (declaration, value to show, errors), and errors
+    that belong to no field (unknown names)."""
+    by_field = {}
+    for error in errors:
+        by_field.setdefault(error.field, []).append(error.message)
+    fields = []
+    for param in experiment.params:
+        value = raw.get(param.name, param.default)
+        fields.append({"param": param, "value": value, "errors": by_field.pop(param.name, [])})
+    return fields, [m for messages in by_field.values() for m in messages]
+
+
+def experiment_page_context(experiment, raw: dict, errors: list) -> dict:
+    fields, other_errors = form_fields(experiment, raw, errors)
+    return {
+        "experiment": experiment,
+        "fields": fields,
+        "other_errors": other_errors,
+        "code_html": highlighted(experiment.source()),
+    }

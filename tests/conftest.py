@@ -1,0 +1,126 @@
+"""Shared fixtures: a fresh app per unit test, and a real server on a free port.
+
+The live server is ``python app.py`` in a subprocess, exactly as a user
+starts it, with its own SQLite file and worker pool.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from playground.application import create_app  # noqa: E402
+
+
+@pytest.fixture
+def app(tmp_path):
+    app = create_app({"DATABASE": str(tmp_path / "runs.sqlite3"), "TESTING": True, "WORKERS": 1})
+    yield app
+    app.extensions["playground"].pool.close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    """A real ``python app.py`` on 127.0.0.1; restartable on the same database."""
+
+    def __init__(self, database: str, env: dict | None = None):
+        self.database = database
+        self.env = env or {}
+        self.proc = None
+        self.url = ""
+
+    def start(self) -> LiveServer:
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        env = {**os.environ, "PLAYGROUND_WORKERS": "1", **self.env}
+        self.log = open(self.database + ".log", "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(ROOT, "app.py"), "--port", str(port), "--database", self.database],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(self.url + "/healthz", timeout=1).ok:
+                    return self
+            except requests.ConnectionError:
+                time.sleep(0.1)
+            if self.proc.poll() is not None:
+                break
+        raise RuntimeError(f"the server did not start: {open(self.database + '.log').read()[-2000:]}")
+
+    def stop(self, kill: bool = False) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill() if kill else self.proc.terminate()
+            self.proc.wait(timeout=10)
+        self.log.close()
+
+    # -- helpers the tests share --------------------------------------------------
+
+    def start_run(self, experiment: str, **params) -> dict:
+        response = requests.post(self.url + "/runs", json={"experiment": experiment, "params": params}, timeout=10)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def read_socket(self, run_id: str, timeout: float = 120) -> list[dict]:
+        """Every message of the run's WebSocket up to ``end``; the client closes."""
+        import simple_websocket
+
+        ws = simple_websocket.Client.connect(self.url.replace("http", "ws", 1) + f"/runs/{run_id}/events")
+        messages = []
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                raw = ws.receive(timeout=max(0.1, deadline - time.monotonic()))
+                if raw is None:
+                    continue
+                message = json.loads(raw)
+                messages.append(message)
+                if message["type"] == "end":
+                    return messages
+        finally:
+            ws.close()
+        raise AssertionError(f"no end message within {timeout} s: {[m['type'] for m in messages][-10:]}")
+
+    def run_to_end(self, experiment: str, **params) -> tuple[dict, list[dict]]:
+        started = self.start_run(experiment, **params)
+        messages = self.read_socket(started["id"])
+        return started, messages
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory):
+    server = LiveServer(str(tmp_path_factory.mktemp("live") / "runs.sqlite3")).start()
+    yield server
+    server.stop()
+
+
+def events_of(messages: list[dict]) -> list:
+    return [event for m in messages if m["type"] == "events" for event in m["events"]]
+
+
+def result_of(messages: list[dict]) -> dict:
+    return next(m for m in messages if m["type"] == "result")

@@ -1,0 +1,107 @@
+"""A real browser (Debian's chromium, driven by Playwright) against the live server:
+open a shared link, edit it, press Run, see lanes drawn and the verdict, open the permalink."""
+
+import os
+import re
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed (test.sh installs it)"
+)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
+def painted_pixels(page, selector="#chart canvas") -> int:
+    """How many canvas pixels are not background: proof the lanes were drawn."""
+    return page.eval_on_selector(
+        selector,
+        """canvas => {
+            const {width, height} = canvas;
+            const data = canvas.getContext('2d').getImageData(0, 0, width, height).data;
+            let painted = 0;
+            for (let i = 0; i < data.length; i += 4) {
+                const [r, g, b, a] = [data[i], data[i + 1], data[i + 2], data[i + 3]];
+                if (a > 0 && !(r > 235 && g > 235 && b > 235) && Math.abs(r - g) + Math.abs(g - b) > 40) painted++;
+            }
+            return painted;
+        }""",
+    )
+
+
+def test_shared_link_to_run_to_verdict_to_permalink(live, page):
+    page.goto(f"{live.url}/experiments/io-bound?threads=4&sleep_ms=100")
+    assert page.input_value("#f-threads") == "4" and page.input_value("#f-sleep_ms") == "100"
+    assert page.locator(".code-panel").inner_text().count("all_at_once") >= 2
+
+    page.fill("#f-threads", "3")
+    page.dispatch_event("#f-threads", "change")
+    page.wait_for_url(re.compile(r"threads=3"), timeout=10_000)  # the address is the recipe
+
+    page.click("button.run-button")
+    page.wait_for_url(re.compile(r"/runs/[a-z0-9]+$"), timeout=10_000)
+    permalink = page.url
+    page.wait_for_selector('#chart[data-drawn="1"]', timeout=30_000)
+    page.wait_for_selector(".verdict[data-held]", timeout=60_000)
+    assert page.get_attribute(".verdict", "data-held") == "true"
+    assert int(page.get_attribute("#chart", "data-lanes")) >= 4  # main + 3 threads
+    assert painted_pixels(page) > 500
+    assert "speedup" in page.inner_text("#result")
+    shown_metrics = page.inner_text("#result")
+
+    replay = page.context.new_page()
+    replay.goto(permalink)
+    replay.wait_for_selector('#chart[data-drawn="1"]', timeout=30_000)
+    assert replay.get_attribute(".verdict", "data-held") == "true"
+    assert int(replay.get_attribute("#chart", "data-lanes")) >= 4
+    assert painted_pixels(replay) > 500
+    assert replay.inner_text("#result") == shown_metrics
+
+
+def test_a_bad_value_is_shown_beside_its_field(live, page):
+    page.goto(f"{live.url}/experiments/cpu-bound")
+    page.fill("#f-threads", "999")
+    page.dispatch_event("#f-threads", "change")
+    error = page.wait_for_selector('.error[data-field="threads"]', timeout=10_000)
+    assert "at most" in error.inner_text()
+    page.click("button.run-button")  # the server refuses it too, and says why in place
+    page.wait_for_selector('.error[data-field="threads"]', timeout=10_000)
+    assert "/runs/" not in page.url
+
+
+def test_catalog_links_to_each_experiment(live, page):
+    page.goto(live.url + "/")
+    page.click("text=Race conditions and the lock that fixes them")
+    page.wait_for_url(re.compile(r"/experiments/race-condition"))
+    assert page.locator("#f-variant option").count() == 3

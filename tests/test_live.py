@@ -1,0 +1,141 @@
+"""The real server on a free port: runs through POST /runs, the WebSocket read
+to ``end``, claims checked, thread states seen, records surviving a restart."""
+
+import time
+
+import pytest
+import requests
+from conftest import LiveServer, events_of, result_of
+
+MESSAGE_ORDER = ("hello", "status", "events", "result", "end")
+
+
+def states_seen(events, lane_prefix=""):
+    names = {e[1]: e[3]["name"] for e in events if e[2] == "lane"}
+    return {e[3] for e in events if e[2] == "S" and names.get(e[1], "").startswith(lane_prefix)}
+
+
+@pytest.mark.parametrize(
+    "experiment",
+    ["hello-threads", "io-bound", "cpu-bound", "race-condition"],
+)
+def test_each_experiment_runs_at_its_defaults_and_its_claim_holds(live, experiment):
+    started, messages = live.run_to_end(experiment)
+    assert started["url"].endswith(f"/runs/{started['id']}")
+    assert started["events_url"].startswith("ws://") and started["events_url"].endswith("/events")
+    kinds = [m["type"] for m in messages]
+    assert kinds[0] == "hello" and kinds[-2:] == ["result", "end"]
+    assert "events" in kinds
+    result = result_of(messages)
+    assert result["state"] == "done", result
+    assert result["result"]["held"] is True, result["result"]
+    assert result["result"]["metrics"]["wall_ms"] > 0
+    lanes = {e[3]["name"] for e in events_of(messages) if e[2] == "lane"}
+    assert "MainThread" in lanes and len(lanes) >= 2
+
+
+def test_cpu_bound_threads_wait_for_the_gil(live):
+    _, messages = live.run_to_end("cpu-bound", threads=4)
+    assert "gil" in states_seen(events_of(messages), "worker-")
+    observed = result_of(messages)["result"]["observed"]
+    assert observed["gil_ms"] > 0 and observed["gil_acquisitions_after_wait"] > 0
+
+
+def test_io_bound_threads_sleep(live):
+    _, messages = live.run_to_end("io-bound", threads=4, sleep_ms=100)
+    assert "sleep" in states_seen(events_of(messages), "io-")
+    metrics = result_of(messages)["result"]["metrics"]
+    assert metrics["speedup"] > 2  # ratio, not a time: 4 overlapping sleeps vs 4 in a row
+
+
+def test_race_condition_variants_report_their_counts(live):
+    for variant, lost in (("widened", lambda n: n > 0), ("locked", lambda n: n == 0)):
+        _, messages = live.run_to_end("race-condition", threads=4, increments=2000, variant=variant)
+        result = result_of(messages)["result"]
+        metrics = result["metrics"]
+        assert metrics["expected"] == 8000 and metrics["expected"] - metrics["actual"] == metrics["lost_updates"]
+        assert lost(metrics["lost_updates"]), (variant, metrics)
+        assert result["held"] is True
+
+
+def test_prints_arrive_as_marks(live):
+    _, messages = live.run_to_end("hello-threads", threads=3, delay_ms=10)
+    marks = [e[3] for e in events_of(messages) if e[2] == "M"]
+    assert sorted(marks) == [f"Hello from thread {n}" for n in range(3)]
+
+
+def test_a_late_joiner_gets_everything(live):
+    started, first = live.run_to_end("hello-threads", threads=5, delay_ms=0)
+    again = live.read_socket(started["id"])
+    assert events_of(again) == events_of(first)
+    assert result_of(again)["result"] == result_of(first)["result"]
+
+
+def test_api_run_json_and_pages(live):
+    started, _ = live.run_to_end("io-bound", threads=2, sleep_ms=20)
+    run = requests.get(f"{live.url}/api/runs/{started['id']}", timeout=5).json()
+    assert run["state"] == "done" and run["params"] == {"threads": 2, "sleep_ms": 20}
+    assert run["counts"]["events"] > 0 and run["counts"]["lanes"] == 3
+    page = requests.get(started["url"], timeout=5).text
+    assert "held: <strong>true</strong>" in page
+    health = requests.get(f"{live.url}/healthz", timeout=5).json()
+    assert health["ok"] and health["pool"]["started"]
+
+
+def test_bad_input_is_refused_and_starts_nothing(live):
+    before = requests.get(f"{live.url}/healthz", timeout=5).json()["pool"]["completed"]
+    response = requests.post(f"{live.url}/runs", json={"experiment": "io-bound", "params": {"threads": 0}}, timeout=5)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "threads"
+    assert requests.post(f"{live.url}/runs", json={"experiment": "nope", "params": {}}, timeout=5).status_code == 404
+    after = requests.get(f"{live.url}/healthz", timeout=5).json()["pool"]
+    assert after["completed"] == before and after["queued"] == 0
+
+
+def test_queue_positions_and_cancel(live):
+    long_one = live.start_run("io-bound", threads=32, sleep_ms=500)  # 16 s of sequential sleeps
+    queued = live.start_run("hello-threads")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        state = requests.get(f"{live.url}/api/runs/{queued['id']}", timeout=5).json()
+        if state["state"] == "queued" and state["position"] == 1:
+            break
+        time.sleep(0.05)
+    assert state["state"] == "queued" and state["position"] == 1
+    requests.post(f"{live.url}/runs/{long_one['id']}/cancel", json={}, timeout=5)
+    messages = live.read_socket(long_one["id"])
+    assert result_of(messages)["state"] == "cancelled"
+    assert any(m["type"] == "events" for m in messages), "events so far are kept"
+    assert result_of(live.read_socket(queued["id"]))["state"] == "done"
+
+
+def test_a_run_past_its_deadline_is_killed_and_the_pool_recovers(tmp_path):
+    server = LiveServer(str(tmp_path / "runs.sqlite3"), env={"PLAYGROUND_MAX_WALL_S": "1"}).start()
+    try:
+        started, messages = server.run_to_end("io-bound", threads=8, sleep_ms=400)
+        result = result_of(messages)
+        assert result["state"] == "timed_out" and "wall-clock limit of 1 s" in result["reason"]
+        assert events_of(messages), "events recorded before the kill are kept"
+        _, after = server.run_to_end("hello-threads", threads=2, delay_ms=0)
+        assert result_of(after)["state"] == "done"
+    finally:
+        server.stop()
+
+
+def test_finished_runs_survive_a_restart_and_in_flight_ones_are_interrupted(tmp_path):
+    database = str(tmp_path / "runs.sqlite3")
+    server = LiveServer(database).start()
+    finished, messages = server.run_to_end("hello-threads", threads=3, delay_ms=0)
+    in_flight = server.start_run("io-bound", threads=32, sleep_ms=500)
+    time.sleep(0.5)
+    server.stop(kill=True)  # kill -9: no chance to clean up
+
+    server = LiveServer(database).start()
+    try:
+        replay = server.read_socket(finished["id"])
+        assert events_of(replay) == events_of(messages)
+        assert result_of(replay)["result"] == result_of(messages)["result"]
+        stored = requests.get(f"{server.url}/api/runs/{in_flight['id']}", timeout=5).json()
+        assert stored["state"] == "interrupted"
+    finally:
+        server.stop()
