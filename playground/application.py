@@ -12,6 +12,7 @@ import os
 from flask import Flask
 
 from . import experiments, settings
+from .interpreters import Interpreters
 from .runs import Runs
 from .sandbox.pool import LocalPool
 from .services import Services, services
@@ -34,15 +35,17 @@ def create_app(config: dict | None = None) -> Flask:
     store = Store(app.config["DATABASE"])
     store.open()
     runs = Runs(store)
+    interpreters = Interpreters(app.config["PYTHONS"])
     pool = LocalPool(
         size=app.config["WORKERS"],
-        python=app.config["PYTHON"],
+        interpreters=interpreters,
         queue_max=app.config["QUEUE_MAX"],
         persist=runs.persist,
         catalog={e.slug: e for e in experiments.CATALOG},
         max_wall_s=app.config["MAX_WALL_S"],
+        sample=app.config["SAMPLER"],
     )
-    app.extensions["playground"] = Services(store=store, runs=runs, pool=pool)
+    app.extensions["playground"] = Services(store=store, runs=runs, pool=pool, interpreters=interpreters)
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)

@@ -10,7 +10,7 @@ thread printed. Nothing here runs inside an experiment's critical section.
 Events are lists ``[t_ns, lane, kind, data]`` with ``t_ns`` measured from the
 run's start on ``time.perf_counter_ns`` (CLOCK_MONOTONIC on Linux, the clock
 the supervisor's sampler reads too). Kinds: ``lane`` (data: name, tid),
-``end``, ``B``/``E`` (data: label), ``M`` (data: text).
+``end``, ``B``/``E`` (data: label), ``M`` (data: text), ``C`` (data: name, value).
 
 Threads: any experiment thread calls :meth:`Probe.emit` (through the hooks);
 the worker's flusher thread calls :meth:`Probe.drain`. A ``deque`` carries
@@ -126,8 +126,16 @@ class Probe:
         self.emit("M", text)
 
     def phase(self, label: str) -> Phase:
-        """``with probe.phase("threads") as p:`` times a stretch of the run."""
+        """``with probe.phase("threads") as p:`` times a stretch of the run.
+
+        Works on any thread: the span lands in the calling thread's lane. Never
+        use it inside a critical section (it records on entry and exit).
+        """
         return Phase(self, label)
+
+    def count(self, name: str, value: float) -> None:
+        """A counter sample (a queue's length, a semaphore's free slots) in the caller's lane."""
+        self.emit("C", {"name": name, "value": value})
 
     @property
     def lanes(self) -> int:

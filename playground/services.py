@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 
+from .interpreters import Interpreters
 from .runs import Runs
 from .sandbox.pool import LocalPool
 from .store import Store
@@ -16,6 +17,7 @@ class Services:
     store: Store
     runs: Runs
     pool: LocalPool
+    interpreters: Interpreters
 
 
 def services() -> Services:

@@ -8,8 +8,9 @@ the ``config`` mapping given to ``create_app`` (tests use that).
 | PLAYGROUND_DATABASE | instance/playground.sqlite3 | the SQLite file of runs |
 | PLAYGROUND_WORKERS | half the cores, at least 1 | runs at once (each needs its cores to itself for honest timings) |
 | PLAYGROUND_QUEUE_MAX | 100 | runs waiting at most; more get 503 |
-| PLAYGROUND_PYTHON | this interpreter | the interpreter the workers run on |
+| PLAYGROUND_PYTHONS | this interpreter | comma-separated interpreter paths runs can pick from; the first is the default |
 | PLAYGROUND_MAX_WALL_S | none | caps every experiment's wall-clock limit (seconds) on this host |
+| PLAYGROUND_SAMPLER | on | off: no /proc sampling; the chart shows only what the worker records |
 """
 
 from __future__ import annotations
@@ -37,8 +38,10 @@ def from_environment() -> dict:
         "DATABASE": os.environ.get("PLAYGROUND_DATABASE", os.path.join(ROOT, "instance", "playground.sqlite3")),
         "WORKERS": _int("PLAYGROUND_WORKERS", max(1, (os.cpu_count() or 2) // 2)),
         "QUEUE_MAX": _int("PLAYGROUND_QUEUE_MAX", 100),
-        "PYTHON": os.environ.get("PLAYGROUND_PYTHON", sys.executable),
+        "PYTHONS": [p.strip() for p in os.environ.get("PLAYGROUND_PYTHONS", "").split(",") if p.strip()]
+        or [sys.executable],
         "MAX_WALL_S": _int("PLAYGROUND_MAX_WALL_S", 0) or None,
+        "SAMPLER": os.environ.get("PLAYGROUND_SAMPLER", "on") != "off",
         "MAX_CONTENT_LENGTH": 64 * 1024,  # no parameter set is near this; refuse big bodies unread
         "SOCK_SERVER_OPTIONS": {"ping_interval": 25, "max_message_size": 64 * 1024},
     }

@@ -105,3 +105,20 @@ def test_catalog_links_to_each_experiment(live, page):
     page.click("text=Race conditions and the lock that fixes them")
     page.wait_for_url(re.compile(r"/experiments/race-condition"))
     assert page.locator("#f-variant option").count() == 3
+
+
+def test_without_os_states_the_page_says_so_and_draws_what_the_worker_recorded(tmp_path, page):
+    from conftest import LiveServer
+
+    server = LiveServer(str(tmp_path / "runs.sqlite3"), env={"PLAYGROUND_SAMPLER": "off"}).start()
+    try:
+        page.goto(f"{server.url}/experiments/hello-threads?threads=3&delay_ms=50")
+        page.click("button.run-button")
+        page.wait_for_selector(".verdict[data-held]", timeout=60_000)
+        assert "Thread states unavailable" in page.inner_text("#run-status")
+        page.wait_for_selector('#chart[data-drawn="1"]', timeout=10_000)
+        assert int(page.get_attribute("#chart", "data-lanes")) == 4
+        assert int(page.get_attribute("#chart", "data-spans")) == 0  # no OS states at all
+        assert painted_pixels(page) > 100  # the lifetimes and marks the worker recorded
+    finally:
+        server.stop()

@@ -74,7 +74,8 @@ def test_a_late_joiner_gets_everything(live):
 def test_api_run_json_and_pages(live):
     started, _ = live.run_to_end("io-bound", threads=2, sleep_ms=20)
     run = requests.get(f"{live.url}/api/runs/{started['id']}", timeout=5).json()
-    assert run["state"] == "done" and run["params"] == {"threads": 2, "sleep_ms": 20}
+    assert run["state"] == "done" and run["params"] == {"threads": 2, "sleep_ms": 20, "python": run["params"]["python"]}
+    assert run["interpreter"]["version"].startswith(run["params"]["python"].rstrip("t"))
     assert run["counts"]["events"] > 0 and run["counts"]["lanes"] == 3
     page = requests.get(started["url"], timeout=5).text
     assert "held: <strong>true</strong>" in page

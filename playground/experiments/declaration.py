@@ -63,6 +63,7 @@ class Experiment:
     run: Callable  # run(params: dict, probe) -> Outcome
     limits: Limits = field(default_factory=Limits)
     notes: str = ""  # a longer "why" the page shows beside the result
+    requires: tuple[str, ...] = ()  # modules beyond the standard library (e.g. "requests")
 
     def source(self) -> str:
         """The exact source of the functions that run, in the order declared."""
@@ -77,6 +78,7 @@ class Experiment:
             "claim": self.claim,
             "params": [p.schema() for p in self.params],
             "metrics": [m.schema() for m in self.metrics + RUN_METRICS],
+            "requires": list(self.requires),
             "limits": {
                 "wall_s": self.limits.wall_s,
                 "cpu_s": self.limits.cpu_s,

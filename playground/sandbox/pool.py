@@ -116,15 +116,17 @@ class WorkerProcess:
 
 
 class LocalPool:
-    def __init__(self, *, size: int, python: str, queue_max: int, persist, catalog, max_wall_s=None):
+    def __init__(self, *, size: int, interpreters, queue_max: int, persist, catalog, max_wall_s=None, sample=True):
         self.size = size
+        self.interpreters = interpreters  # run.params["python"] id -> Interpreter
         self.max_wall_s = max_wall_s
-        self.python = python
+        self.sample = sample
         self.queue_max = queue_max
         self.persist = persist
         self.catalog = catalog  # slug -> Experiment
         self._cond = threading.Condition()
         self._queue: collections.deque[Run] = collections.deque()
+        # Warm workers run the default interpreter; a run on another one starts its own.
         self._idle: collections.deque[WorkerProcess] = collections.deque()
         self._spawning = 0
         self._busy = 0
@@ -178,7 +180,7 @@ class LocalPool:
                 "queued": len(self._queue),
                 "queue_max": self.queue_max,
                 "completed": self._completed,
-                "python": self.python,
+                "python": self._default_path(),
                 "last_error": self.last_error,
             }
 
@@ -215,8 +217,10 @@ class LocalPool:
 
     def _execute(self, run: Run) -> None:
         try:
-            worker = self._take_worker()
-            supervise(run, worker, self.catalog[run.experiment], self.persist, max_wall_s=self.max_wall_s)
+            worker = self._take_worker(run)
+            supervise(
+                run, worker, self.catalog[run.experiment], self.persist, max_wall_s=self.max_wall_s, sample=self.sample
+            )
         except Exception as exc:  # the run ends with the reason; the pool goes on
             self.last_error = f"{type(exc).__name__}: {exc}"
             run.finish(RunState.FAILED, reason=f"could not run: {self.last_error}", persist=self.persist)
@@ -227,18 +231,26 @@ class LocalPool:
                 self._cond.notify_all()
             self._refill()
 
-    def _take_worker(self) -> WorkerProcess:
-        with self._cond:
-            while self._idle:
-                worker = self._idle.popleft()
-                if worker.alive:
-                    break
-                worker.close()  # killed from outside while idle: discard
-            else:
-                worker = None
-        self._refill()
+    def _default_path(self) -> str:
+        default = self.interpreters.default()
+        return default.path if default else ""
+
+    def _take_worker(self, run: Run) -> WorkerProcess:
+        interpreter = self.interpreters.get(run.params.get("python", ""))
+        if interpreter is None:
+            raise WorkerError(f"no usable interpreter {run.params.get('python')!r} on this server")
+        worker = None
+        if interpreter.path == self._default_path():
+            with self._cond:
+                while self._idle:
+                    worker = self._idle.popleft()
+                    if worker.alive:
+                        break
+                    worker.close()  # killed from outside while idle: discard
+                    worker = None
+            self._refill()
         if worker is None:
-            worker = WorkerProcess(self.python)
+            worker = WorkerProcess(interpreter.path)
             worker.wait_ready()
         return worker
 
@@ -255,7 +267,7 @@ class LocalPool:
     def _spawn_one(self) -> None:
         worker = None
         try:
-            worker = WorkerProcess(self.python)
+            worker = WorkerProcess(self._default_path())
             worker.wait_ready()
         except (OSError, WorkerError) as exc:
             self.last_error = f"{type(exc).__name__}: {exc}"

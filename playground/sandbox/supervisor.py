@@ -116,16 +116,18 @@ def describe_exit(returncode: int | None) -> str:
     return f"the worker exited with status {returncode}"
 
 
-def supervise(run: Run, worker, experiment, persist, *, max_wall_s: float | None = None) -> None:
+def supervise(run: Run, worker, experiment, persist, *, max_wall_s: float | None = None, sample: bool = True) -> None:
     """Run ``run`` on ``worker`` (a started, ready WorkerProcess) to its end.
 
-    ``max_wall_s`` is the host's cap on any run's wall time (PLAYGROUND_MAX_WALL_S).
+    ``max_wall_s`` is the host's cap on any run's wall time (PLAYGROUND_MAX_WALL_S);
+    ``sample`` false leaves the OS sampler off (PLAYGROUND_SAMPLER=off).
     """
     wall_s = min(experiment.limits.wall_s, max_wall_s or experiment.limits.wall_s)
     reader = worker.reader
     if run.await_viewer:
         run.viewer_joined.wait(VIEWER_GRACE_S)
-    worker.send_job({"experiment": run.experiment, "params": run.params})
+    params = {k: v for k, v in run.params.items() if k != "python"}  # the pool's choice, not the experiment's
+    worker.send_job({"experiment": run.experiment, "params": params})
     deadline = time.monotonic() + wall_s
     sampler = None
     lanes: LaneMap | None = None
@@ -146,7 +148,8 @@ def supervise(run: Run, worker, experiment, persist, *, max_wall_s: float | None
                     lanes.add_worker_events(message["events"])
                 elif kind == "started":
                     lanes = LaneMap(message["t0"], run.add_events)
-                    sampler, observation = start_sampler(worker.pid, lanes, message["internal_tids"])
+                    gil = worker.interpreter.get("gil_enabled", True)
+                    sampler, observation = start_sampler(worker.pid, lanes, message["internal_tids"], sample, gil)
                     run.set_running(worker.interpreter, observation)
                 elif kind in ("result", "error"):
                     final = message
@@ -173,10 +176,15 @@ def supervise(run: Run, worker, experiment, persist, *, max_wall_s: float | None
         run.finish(RunState.FAILED, reason=final["error"], output=output.strip(), persist=persist)
 
 
-def start_sampler(pid: int, lanes: LaneMap, internal_tids) -> tuple[Sampler | None, dict]:
+def start_sampler(pid: int, lanes: LaneMap, internal_tids, sample: bool, gil: bool) -> tuple[Sampler | None, dict]:
+    if not sample:
+        return None, {
+            "os_states": False,
+            "why": "the OS sampler is switched off on this server (PLAYGROUND_SAMPLER=off)",
+        }
     readable, why = proc_readable(pid)
     if not readable:
         return None, {"os_states": False, "why": why}
-    sampler = Sampler(pid, lanes.add_sampled, exclude_tids=tuple(internal_tids))
+    sampler = Sampler(pid, lanes.add_sampled, exclude_tids=tuple(internal_tids), gil=gil)
     sampler.start()
     return sampler, {"os_states": True, "why": "states sampled from /proc at about 1 kHz"}

@@ -12,6 +12,7 @@ import os
 from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 
 from .. import experiments
+from ..interpreters import run_params
 from ..sandbox.pool import QueueFull
 from ..sandbox.sampler import proc_readable
 from ..services import services
@@ -26,9 +27,19 @@ def _error(status: int, message: str, errors: list | None = None):
     return jsonify(body), status
 
 
+def _schema(experiment) -> dict:
+    """The declaration, with ``python`` among the parameters and where it can run."""
+    interpreters = services().interpreters
+    schema = experiment.schema()
+    schema["params"] = [p.schema() for p in run_params(experiment, interpreters)]
+    schema["available_on"] = [i.id for i in interpreters.usable() if not i.missing(experiment.requires)]
+    return schema
+
+
 @bp.get("/api/experiments")
 def catalog():
-    return jsonify({"experiments": [e.schema() for e in experiments.CATALOG]})
+    interpreters = [i.as_dict() for i in services().interpreters.all()]
+    return jsonify({"experiments": [_schema(e) for e in experiments.CATALOG], "interpreters": interpreters})
 
 
 @bp.get("/api/experiments/<slug>")
@@ -40,7 +51,7 @@ def experiment(slug):
             f"no experiment named {slug!r}",
             [{"field": "experiment", "rule": "exists", "message": f"no experiment named {slug!r}"}],
         )
-    return jsonify({**found.schema(), "code": found.source()})
+    return jsonify({**_schema(found), "code": found.source()})
 
 
 @bp.post("/runs")
@@ -109,7 +120,8 @@ def _start_from_form():
         return render_template("error.html", message=str(exc)), 503
     if errors:
         found = experiments.get(slug)
-        return render_template("experiment.html", **experiment_page_context(found, form, errors)), 422
+        params = run_params(found, services().interpreters)
+        return render_template("experiment.html", **experiment_page_context(found, params, form, errors)), 422
     return redirect(url_for("pages.run_page", run_id=run.id), code=303)
 
 

@@ -7,12 +7,22 @@ starts nothing and stores nothing.
 from __future__ import annotations
 
 from .. import experiments
+from ..interpreters import requirement_errors, run_params
 from ..runs import Run, RunState
 from ..sandbox.pool import QueueFull
 
 
 class UnknownExperiment(LookupError):
     pass
+
+
+def check(services, experiment, raw: dict) -> tuple[tuple, dict, list]:
+    """The one validation of a run's parameters: (declared params, values, errors)."""
+    params = run_params(experiment, services.interpreters)
+    values, errors = experiments.validate(params, raw)
+    if not errors:
+        errors = requirement_errors(experiment, services.interpreters.get(values["python"]))
+    return params, values, errors
 
 
 def launch(services, slug: str, raw_params: dict, *, await_viewer: bool = False) -> tuple[Run | None, list]:
@@ -23,7 +33,7 @@ def launch(services, slug: str, raw_params: dict, *, await_viewer: bool = False)
     experiment = experiments.get(slug)
     if experiment is None:
         raise UnknownExperiment(slug)
-    values, errors = experiments.validate(experiment.params, raw_params)
+    _, values, errors = check(services, experiment, raw_params)
     if errors:
         return None, errors
     services.pool.check_room()  # refuse before storing anything

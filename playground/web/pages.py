@@ -6,6 +6,7 @@ from flask import Blueprint, abort, render_template, request
 
 from .. import experiments
 from ..services import services
+from .launch import check
 from .presenter import STATE_LEGEND, experiment_page_context
 
 bp = Blueprint("pages", __name__)
@@ -22,8 +23,8 @@ def experiment(slug):
     if found is None:
         abort(404, f"There is no experiment named {slug!r}.")
     raw = request.args.to_dict()
-    _, errors = experiments.validate(found.params, raw)
-    context = experiment_page_context(found, raw, errors)
+    params, _, errors = check(services(), found, raw)
+    context = experiment_page_context(found, params, raw, errors)
     if request.headers.get("HX-Request"):
         return render_template("_form.html", **context)
     return render_template("experiment.html", **context)

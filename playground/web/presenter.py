@@ -23,21 +23,21 @@ def highlighted(source: str) -> str:
     return highlight(source, PythonLexer(), HtmlFormatter(cssclass="code", linenos="table"))
 
 
-def form_fields(experiment, raw: dict, errors: list) -> tuple[list[dict], list[str]]:
+def form_fields(params: tuple, raw: dict, errors: list) -> tuple[list[dict], list[str]]:
     """One dict per parameter (declaration, value to show, errors), and errors
     that belong to no field (unknown names)."""
     by_field = {}
     for error in errors:
         by_field.setdefault(error.field, []).append(error.message)
     fields = []
-    for param in experiment.params:
+    for param in params:
         value = raw.get(param.name, param.default)
         fields.append({"param": param, "value": value, "errors": by_field.pop(param.name, [])})
     return fields, [m for messages in by_field.values() for m in messages]
 
 
-def experiment_page_context(experiment, raw: dict, errors: list) -> dict:
-    fields, other_errors = form_fields(experiment, raw, errors)
+def experiment_page_context(experiment, params: tuple, raw: dict, errors: list) -> dict:
+    fields, other_errors = form_fields(params, raw, errors)
     return {
         "experiment": experiment,
         "fields": fields,

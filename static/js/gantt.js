@@ -16,6 +16,7 @@ const DONE = STATE_INDEX.get("done");
 const AXIS_H = 22;          // px, time axis at the top
 const MIN_RANGE = 1e3;      // ns: zooming below 1 µs only shows sampling noise
 const TIP_PX = 4;           // px: how close the pointer must be to a mark
+const CPU_WINDOW = 20e6;     // ns: the sampler's CPU-share window (its cpu_window_s)
 
 const ms = (ns) => (ns / 1e6).toFixed(3);
 // First index i with arr[i] > v (arr sorted ascending): the first span ending after v.
@@ -64,6 +65,7 @@ export class Gantt {
           const L = this._lane(n);
           if (data && data.name != null) L.name = String(data.name);
           if (data && data.tid != null) L.tid = data.tid;
+          if (L.startT == null) L.startT = t;
           L.label = null; // re-truncate the gutter text
           break;
         }
@@ -91,10 +93,12 @@ export class Gantt {
         }
         case "M": { const L = this._lane(n); L.mt.push(t); L.mx.push(String(data)); break; }
         case "cpu": {
-          const L = this._lane(n), prev = L.ct.length ? L.ct[L.ct.length - 1] : t - 10e6;
-          const win = t - prev;
+          // A window ends at t and lasts CPU_WINDOW at most: the sampler skips idle
+          // windows, so the previous event is not always where this window began.
+          const L = this._lane(n), prev = L.ct.length ? L.ct[L.ct.length - 1] : -Infinity;
+          const win = Math.min(t - prev, CPU_WINDOW);
           if (win <= 0 || typeof data !== "number") break;
-          L.cs.push(prev); L.ct.push(t); L.cv.push(Math.min(1, Math.max(0, data / win)));
+          L.cs.push(t - win); L.ct.push(t); L.cv.push(Math.min(1, Math.max(0, data / win)));
           break;
         }
         default: break; // future kinds: ignored on purpose
@@ -127,7 +131,7 @@ export class Gantt {
       lane: n, name: `thread ${n}`, tid: null, label: null,
       ss: [], se: [], st: [],            // closed state spans: start, end, state index
       cur: -1, curT: 0,                  // the open state span (to "now")
-      endT: null,
+      startT: null, endT: null,          // lifetime as the worker recorded it
       open: [], brackets: [], maxDepth: 0, // B/E spans: open stack and closed ones
       mt: [], mx: [],                    // marks: time, text
       cs: [], ct: [], cv: [],            // cpu windows: start, end, share 0..1
@@ -333,6 +337,7 @@ export class Gantt {
       fg: v("--gantt-fg", "#222"), muted: v("--gantt-muted", "#777"), grid: v("--gantt-grid", "#e4e4e4"),
       stripe: v("--gantt-stripe", "#f6f6f6"), bracket: v("--gantt-bracket", "#444"), mark: v("--gantt-mark", "#111"),
       cpu: v("--gantt-cpu", "#556"), now: v("--gantt-now", "#c00"), bg: v("--gantt-bg", "#fff"),
+      alive: v("--gantt-alive", "#7f9bb8"),
       font: cs.fontFamily || "sans-serif",
     };
   }
@@ -416,6 +421,11 @@ export class Gantt {
     });
     for (let i = iA; i < iB; i++) {
       const L = lanes[i], y = AXIS_H + i * LH;
+      if (L.startT != null && !L.ss.length && L.cur < 0) {
+        // No OS states for this lane (no /proc here): draw the lifetime the worker recorded.
+        const a = Math.max(g, X(L.startT)), b = Math.min(g + pw, X(L.endT ?? now));
+        if (b > a) { ctx.fillStyle = C.alive; ctx.fillRect(a, y + 14, Math.max(1, b - a), 7); rects++; }
+      }
       this._drawCpu(ctx, L, y + 25, 5, t0, t1, X);
       this._drawBrackets(ctx, L, y, X, now, t1);
       ctx.fillStyle = C.mark;

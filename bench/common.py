@@ -1,0 +1,77 @@
+"""Shared by the benchmark scripts: machine description, a server to measure,
+and appending figures to bench/RESULTS.md. Benchmarks are not tests: they
+print figures and record them; nothing here passes or fails."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import requests
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+
+from conftest import LiveServer  # noqa: E402  (the same real server the tests use)
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores, {cpu}, Linux {platform.release()}, Python {platform.python_version()}"
+
+
+def revision() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+
+
+def record(title: str, rows: list[tuple[str, str]]) -> None:
+    """Print the figures and append them to bench/RESULTS.md."""
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [f"\n### {title}", f"{stamp} · rev {revision()} · {machine()}", "", "| what | figure |", "| --- | --- |"]
+    lines += [f"| {what} | {figure} |" for what, figure in rows]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    with open(os.path.join(ROOT, "bench", "RESULTS.md"), "a") as f:
+        f.write(text)
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def wait_done(server: LiveServer, run_id: str, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = requests.get(f"{server.url}/api/runs/{run_id}", timeout=5).json()
+        if run["state"] not in ("queued", "running"):
+            return run
+        time.sleep(0.05)
+    raise TimeoutError(run_id)
