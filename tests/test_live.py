@@ -103,6 +103,11 @@ def test_queue_positions_and_cancel(live):
             break
         time.sleep(0.05)
     assert state["state"] == "queued" and state["position"] == 1
+    while time.monotonic() < deadline:  # cancel once the long run has recorded something
+        running = requests.get(f"{live.url}/api/runs/{long_one['id']}", timeout=5).json()
+        if running["state"] == "running" and running["counts"]["events"] > 0:
+            break
+        time.sleep(0.05)
     requests.post(f"{live.url}/runs/{long_one['id']}/cancel", json={}, timeout=5)
     messages = live.read_socket(long_one["id"])
     assert result_of(messages)["state"] == "cancelled"

@@ -64,6 +64,7 @@ class Experiment:
     limits: Limits = field(default_factory=Limits)
     notes: str = ""  # a longer "why" the page shows beside the result
     requires: tuple[str, ...] = ()  # modules beyond the standard library (e.g. "requests")
+    cases: tuple[dict, ...] = ()  # parameter sets besides the defaults whose claims the truth matrix checks
 
     def source(self) -> str:
         """The exact source of the functions that run, in the order declared."""
