@@ -14,10 +14,11 @@ from flask import Flask
 from . import experiments, settings
 from .interpreters import Interpreters
 from .runs import Runs
+from .sandbox.layers import Layers
 from .sandbox.pool import LocalPool
 from .services import Services, services
 from .store import Store
-from .web import api, pages, stream
+from .web import api, exports, pages, security, stream, workshop
 
 __all__ = ["create_app", "services"]
 
@@ -32,7 +33,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.from_mapping(settings.from_environment())
     app.config.update(config or {})
 
-    store = Store(app.config["DATABASE"])
+    store = Store(app.config["DATABASE"], timeout=app.config["DB_TIMEOUT_S"])
     store.open()
     runs = Runs(store)
     interpreters = Interpreters(app.config["PYTHONS"])
@@ -41,13 +42,20 @@ def create_app(config: dict | None = None) -> Flask:
         interpreters=interpreters,
         queue_max=app.config["QUEUE_MAX"],
         persist=runs.persist,
-        catalog={e.slug: e for e in experiments.CATALOG},
+        catalog={e.slug: e for e in experiments.CATALOG + experiments.HIDDEN},
+        layers=Layers(enabled=app.config["SANDBOX"] != "rlimits"),
+        per_client=app.config["PER_CLIENT"],
         max_wall_s=app.config["MAX_WALL_S"],
         sample=app.config["SAMPLER"],
     )
-    app.extensions["playground"] = Services(store=store, runs=runs, pool=pool, interpreters=interpreters)
+    app.extensions["playground"] = Services(
+        store=store, runs=runs, pool=pool, interpreters=interpreters, faults=app.config["FAULTS"]
+    )
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(exports.bp)
+    app.register_blueprint(workshop.bp)  # sweeps, repeats, compare (its own SeriesBook)
+    security.init_app(app)
     stream.sock.init_app(app)
     return app

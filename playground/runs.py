@@ -33,6 +33,7 @@ class RunState(str, enum.Enum):
     DONE = "done"  # the experiment returned a verdict
     FAILED = "failed"  # the experiment raised, or the worker died
     TIMED_OUT = "timed_out"  # killed at the wall-clock deadline
+    DEADLOCKED = "deadlocked"  # every thread blocked on a lock for good: killed early
     CANCELLED = "cancelled"  # stopped by a user
     INTERRUPTED = "interrupted"  # the server stopped while the run was in flight
 
@@ -70,6 +71,7 @@ class Run:
     # machine, often. Wait (briefly) for its socket, so the page load does not
     # compete with the experiment's first phase for the CPU.
     await_viewer: bool = False
+    client: str = ""  # who asked (their address): the pool's fairness key, not stored
 
     def __post_init__(self):
         self._cond = threading.Condition()
@@ -122,7 +124,10 @@ class Run:
             self.position = None
             self.finished_at = time.time()
         if persist is not None:
-            persist(self)  # durable first ...
+            try:
+                persist(self)  # durable first ...
+            except Exception as exc:  # a full disk must not leave viewers waiting forever
+                self.reason = (self.reason + "; " if self.reason else "") + f"not saved: {exc}"
         with self._cond:
             self._ended = True
             self._bump()  # ... then live
@@ -198,8 +203,8 @@ class Runs:
         self._live: dict[str, Run] = {}
         self._lock = threading.Lock()
 
-    def create(self, experiment: str, params: dict, *, await_viewer: bool = False) -> Run:
-        run = Run(id=new_run_id(), experiment=experiment, params=params, await_viewer=await_viewer)
+    def create(self, experiment: str, params: dict, *, await_viewer: bool = False, client: str = "") -> Run:
+        run = Run(id=new_run_id(), experiment=experiment, params=params, await_viewer=await_viewer, client=client)
         self.store.insert_run(run)
         with self._lock:
             self._live[run.id] = run

@@ -18,6 +18,7 @@ class Services:
     runs: Runs
     pool: LocalPool
     interpreters: Interpreters
+    faults: bool = False  # PLAYGROUND_FAULTS=1: the hidden fault experiment may run (tests)
 
 
 def services() -> Services:

@@ -20,6 +20,7 @@ import time
 import zlib
 
 from .runs import Run, RunState
+from .series import Series, SeriesState
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -47,12 +48,48 @@ CREATE TABLE IF NOT EXISTS run_events (
 CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at);
 """
 
+# Sweeps and repeats (series.py): the plan and the run ids as JSON; the runs are rows of their own.
+SERIES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS series (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    experiment TEXT NOT NULL,
+    params TEXT NOT NULL,
+    plan TEXT NOT NULL,
+    options TEXT NOT NULL DEFAULT '{}',
+    run_ids TEXT NOT NULL DEFAULT '[]',
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL,
+    finished_at REAL
+);
+"""
+
 CHUNK_EVENTS = 20_000
 
 
+class StoreError(Exception):
+    """The database refused a write or read (locked, disk full, I/O error): the
+    message says which, for a 503 or for the run's reason."""
+
+
+def _guarded(method):
+    """sqlite3 errors leave as StoreError with a sentence a user can act on."""
+
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise StoreError(f"the run store ({self.path}) failed: {exc}") from exc
+
+    wrapper.__name__, wrapper.__doc__ = method.__name__, method.__doc__
+    return wrapper
+
+
 class Store:
-    def __init__(self, path: str):
+    def __init__(self, path: str, *, timeout: float = 5.0):
         self.path = path
+        self.timeout = timeout  # how long a write waits for a lock before it fails
         self._lock = threading.Lock()
         self._writer: sqlite3.Connection | None = None
 
@@ -72,9 +109,19 @@ class Store:
                     RunState.RUNNING.value,
                 ),
             )
+            self._writer.executescript(SERIES_SCHEMA)
+            self._writer.execute(  # no feeder survives a restart: say so, as for runs
+                "UPDATE series SET state = ?, reason = ?, finished_at = ? WHERE state = ?",
+                (
+                    SeriesState.INTERRUPTED.value,
+                    "the server stopped while this series was in flight",
+                    time.time(),
+                    SeriesState.RUNNING.value,
+                ),
+            )
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=10, check_same_thread=False, isolation_level=None)
+        conn = sqlite3.connect(self.path, timeout=self.timeout, check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA synchronous=NORMAL")
@@ -88,6 +135,7 @@ class Store:
 
     # -- writes (request and supervisor threads) --------------------------------
 
+    @_guarded
     def insert_run(self, run: Run) -> None:
         with self._lock, self._writer:
             self._writer.execute(
@@ -95,6 +143,7 @@ class Store:
                 (run.id, run.experiment, json.dumps(run.params), run.state.value, run.created_at),
             )
 
+    @_guarded
     def finish_run(self, run: Run) -> None:
         chunks = [
             zlib.compress(json.dumps(run.events[i : i + CHUNK_EVENTS], separators=(",", ":")).encode(), 6)
@@ -132,6 +181,7 @@ class Store:
 
     # -- reads (any thread, own connection) -----------------------------------
 
+    @_guarded
     def load_run(self, run_id: str) -> Run | None:
         conn = self._connect()
         conn.row_factory = sqlite3.Row
@@ -161,6 +211,7 @@ class Store:
             lanes={int(k): v for k, v in json.loads(rec["lanes"]).items()},
         )
 
+    @_guarded
     def recent_runs(self, limit: int = 20) -> list[dict]:
         conn = self._connect()
         try:
@@ -181,3 +232,102 @@ class Store:
             }
             for r in rows
         ]
+
+    # -- series of runs (series.py) -------------------------------------------
+
+    @_guarded
+    def insert_series(self, series: Series) -> None:
+        snap = series.snapshot()
+        with self._lock, self._writer:
+            self._writer.execute(
+                "INSERT INTO series (id, kind, experiment, params, plan, options, run_ids, state, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    snap["id"],
+                    snap["kind"],
+                    snap["experiment"],
+                    json.dumps(snap["params"]),
+                    json.dumps(snap["plan"]),
+                    json.dumps(snap["options"]),
+                    json.dumps(snap["run_ids"]),
+                    snap["state"],
+                    snap["created_at"],
+                ),
+            )
+
+    @_guarded
+    def save_series(self, series: Series) -> None:
+        snap = series.snapshot()
+        with self._lock, self._writer:
+            self._writer.execute(
+                "UPDATE series SET run_ids = ?, options = ?, state = ?, reason = ?, finished_at = ? WHERE id = ?",
+                (
+                    json.dumps(snap["run_ids"]),
+                    json.dumps(snap["options"]),
+                    snap["state"],
+                    snap["reason"],
+                    snap["finished_at"],
+                    snap["id"],
+                ),
+            )
+
+    @_guarded
+    def load_series(self, series_id: str) -> Series | None:
+        conn = self._connect()
+        conn.row_factory = sqlite3.Row
+        try:
+            rec = conn.execute("SELECT * FROM series WHERE id = ?", (series_id,)).fetchone()
+        finally:
+            conn.close()
+        if rec is None:
+            return None
+        return Series(
+            id=rec["id"],
+            kind=rec["kind"],
+            experiment=rec["experiment"],
+            params=json.loads(rec["params"]),
+            plan=json.loads(rec["plan"]),
+            options=json.loads(rec["options"]),
+            run_ids=json.loads(rec["run_ids"]),
+            state=SeriesState(rec["state"]),
+            reason=rec["reason"],
+            created_at=rec["created_at"],
+            finished_at=rec["finished_at"],
+        )
+
+    @_guarded
+    def run_rows(self, run_ids: list[str]) -> dict[str, dict]:
+        """Params, state and result of many runs, without their events: cheap enough to poll."""
+        if not run_ids:
+            return {}
+        conn = self._connect()
+        try:
+            marks = ",".join("?" * len(run_ids))
+            rows = conn.execute(
+                f"SELECT id, params, state, reason, result FROM runs WHERE id IN ({marks})", list(run_ids)
+            ).fetchall()
+        finally:
+            conn.close()
+        return {
+            r[0]: {
+                "id": r[0],
+                "params": json.loads(r[1]),
+                "state": r[2],
+                "reason": r[3],
+                "result": json.loads(r[4]) if r[4] else None,
+            }
+            for r in rows
+        }
+
+    @_guarded
+    def recent_runs_of(self, experiment: str, limit: int = 10) -> list[dict]:
+        """The latest runs of one experiment (the run page offers them to compare with)."""
+        conn = self._connect()
+        try:
+            rows = conn.execute(
+                "SELECT id, params, state, created_at FROM runs WHERE experiment = ? ORDER BY created_at DESC LIMIT ?",
+                (experiment, limit),
+            ).fetchall()
+        finally:
+            conn.close()
+        return [{"id": r[0], "params": json.loads(r[1]), "state": r[2], "created_at": r[3]} for r in rows]

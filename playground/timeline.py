@@ -15,9 +15,14 @@ def state_spans(events: list) -> dict[int, list[tuple[int, int, str]]]:
     """lane -> [(start_ns, end_ns, state)], open spans closed at the last event."""
     spans: dict[int, list] = defaultdict(list)
     current: dict[int, tuple[int, str]] = {}
+    ended: set[int] = set()
     last_t = 0
     for t, lane, kind, data in sorted(events, key=lambda e: e[0]):
         last_t = max(last_t, t)
+        if kind == "S" and lane in ended:
+            continue  # the OS thread outlives the Python thread briefly: not part of the lesson
+        if kind == "end":
+            ended.add(lane)
         if kind == "S":
             if lane in current:
                 start, state = current[lane]

@@ -37,7 +37,7 @@ def test_the_code_shown_is_the_code_that_runs(experiment):
     source = experiment.source()
     assert experiment.run in experiment.code
     assert inspect.getsource(experiment.run) in source
-    assert "threading.Thread(" in source
+    assert "threading.Thread(" in source or "ThreadPoolExecutor(" in source
 
 
 def test_race_condition_declares_its_variants_and_metrics():

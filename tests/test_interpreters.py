@@ -58,7 +58,7 @@ def test_the_catalog_holds_on_a_second_interpreter(tmp_path):
                 continue
             _, messages = server.run_to_end(experiment.slug, python=second["id"], **case)
             result = result_of(messages)
-            assert result["state"] == "done", (experiment.slug, case, result)
+            assert result["state"] in ("done", "deadlocked"), (experiment.slug, case, result)
             assert result["result"]["held"], (experiment.slug, case, result["result"])
             runs = requests.get(f"{server.url}/api/runs/{messages[0]['run']}", timeout=5).json()
             assert runs["interpreter"]["version"] == second["version"]

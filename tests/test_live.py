@@ -1,11 +1,15 @@
 """The real server on a free port: runs through POST /runs, the WebSocket read
 to ``end``, claims checked, thread states seen, records surviving a restart."""
 
+import importlib.util
 import time
 
 import pytest
 import requests
 from conftest import LiveServer, events_of, result_of
+
+from playground import truth
+from playground.experiments import CATALOG
 
 MESSAGE_ORDER = ("hello", "status", "events", "result", "end")
 
@@ -15,28 +19,39 @@ def states_seen(events, lane_prefix=""):
     return {e[3] for e in events if e[2] == "S" and names.get(e[1], "").startswith(lane_prefix)}
 
 
+AVAILABLE = {e.slug for e in CATALOG if all(importlib.util.find_spec(m) for m in e.requires)}
+
+
 @pytest.mark.parametrize(
-    "experiment",
-    ["hello-threads", "io-bound", "cpu-bound", "race-condition"],
+    "experiment, case",
+    [(e.slug, case) for e, case in truth.cases()],
+    ids=[truth.case_label(e, case) for e, case in truth.cases()],
 )
-def test_each_experiment_runs_at_its_defaults_and_its_claim_holds(live, experiment):
-    started, messages = live.run_to_end(experiment)
+def test_each_experiment_runs_at_its_defaults_and_its_claim_holds(live, experiment, case):
+    if experiment not in AVAILABLE:
+        pytest.skip(f"{experiment} needs a module this interpreter lacks")
+    started, messages = live.run_to_end(experiment, **case)
     assert started["url"].endswith(f"/runs/{started['id']}")
     assert started["events_url"].startswith("ws://") and started["events_url"].endswith("/events")
     kinds = [m["type"] for m in messages]
     assert kinds[0] == "hello" and kinds[-2:] == ["result", "end"]
     assert "events" in kinds
     result = result_of(messages)
-    assert result["state"] == "done", result
-    assert result["result"]["held"] is True, result["result"]
-    assert result["result"]["metrics"]["wall_ms"] > 0
+    if result["state"] == "deadlocked":  # the claim of a deadlocking variant: the supervisor's verdict
+        assert result["result"]["held"] is True, result
+    else:
+        assert result["state"] == "done", result
+        assert result["result"]["held"] is True, result["result"]
+        assert result["result"]["metrics"]["wall_ms"] > 0
     lanes = {e[3]["name"] for e in events_of(messages) if e[2] == "lane"}
     assert "MainThread" in lanes and len(lanes) >= 2
 
 
 def test_cpu_bound_threads_wait_for_the_gil(live):
-    _, messages = live.run_to_end("cpu-bound", threads=4)
+    started, messages = live.run_to_end("cpu-bound", threads=4)
     assert "gil" in states_seen(events_of(messages), "worker-")
+    sampler = requests.get(f"{live.url}/api/runs/{started['id']}", timeout=5).json()["observation"]["sampler"]
+    assert sampler["errors"] == 0 and sampler["samples"] > 0, sampler
     observed = result_of(messages)["result"]["observed"]
     assert observed["gil_ms"] > 0 and observed["gil_acquisitions_after_wait"] > 0
 
@@ -145,3 +160,35 @@ def test_finished_runs_survive_a_restart_and_in_flight_ones_are_interrupted(tmp_
         assert stored["state"] == "interrupted"
     finally:
         server.stop()
+
+
+def test_one_client_cannot_take_the_whole_pool(tmp_path):
+    server = LiveServer(str(tmp_path / "runs.sqlite3"), env={"PLAYGROUND_PER_CLIENT": "2"}).start()
+    try:
+        first = server.start_run("io-bound", threads=8, sleep_ms=200)
+        second = server.start_run("hello-threads")
+        third = requests.post(f"{server.url}/runs", json={"experiment": "hello-threads", "params": {}}, timeout=5)
+        assert third.status_code == 429 and "at most 2" in third.json()["error"]
+        for started in (first, second):
+            assert result_of(server.read_socket(started["id"]))["state"] == "done"
+        assert server.start_run("hello-threads")["id"]  # a share frees up when a run ends
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_a_deadlock_is_detected_well_before_the_deadline(live, threads):
+    started, messages = live.run_to_end("deadlock", threads=threads, variant="naive")
+    result = result_of(messages)
+    assert result["state"] == "deadlocked" and result["result"]["held"] is True, result
+    names = [f"takes-{n}-then-{(n + 1) % threads}" for n in range(threads)]
+    assert all(name in result["reason"] for name in names), result["reason"]
+    run = requests.get(f"{live.url}/api/runs/{started['id']}", timeout=5).json()
+    assert run["finished_at"] - run["started_at"] < 20 / 4  # stopped long before its 20 s deadline (a ratio)
+
+
+@pytest.mark.parametrize("variant", ["ordered", "timeout"])
+def test_no_false_deadlock_when_threads_can_finish(live, variant):
+    _, messages = live.run_to_end("deadlock", threads=3, variant=variant)
+    result = result_of(messages)
+    assert result["state"] == "done" and result["result"]["held"] is True, result

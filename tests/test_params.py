@@ -69,3 +69,9 @@ def test_validate_or_raise_carries_every_error():
         assert {e.field for e in exc.errors} == {"threads", "variant"}
     else:
         raise AssertionError("expected ParamError")
+
+
+def test_huge_numbers_and_floods_of_names_get_short_clear_errors():
+    assert errors_by_field({"ratio": 10**400}) == {"ratio": "maximum"}
+    _, errors = validate(PARAMS, {f"junk{n}": 1 for n in range(1000)})
+    assert len(errors) == 11 and errors[-1].message.startswith("and 990 more names")

@@ -5,7 +5,20 @@ metrics, and the code that runs. Slugs are URLs people share: never rename one.
 Standard library only: the worker imports this package.
 """
 
-from . import cpu_bound, hello_threads, io_bound, race_condition
+from . import (
+    cpu_bound,
+    deadlock,
+    event,
+    faults,
+    hello_threads,
+    io_bound,
+    producer_consumer,
+    race_condition,
+    rlock,
+    semaphore,
+    thread_pool,
+    threads_vs_processes,
+)
 from .declaration import Experiment, Limits, Outcome
 from .params import FieldError, Metric, Param, ParamError, validate, validate_or_raise
 
@@ -14,13 +27,28 @@ CATALOG: tuple[Experiment, ...] = (
     io_bound.EXPERIMENT,
     cpu_bound.EXPERIMENT,
     race_condition.EXPERIMENT,
+    threads_vs_processes.EXPERIMENT,
+    thread_pool.EXPERIMENT,
+    rlock.EXPERIMENT,
+    semaphore.EXPERIMENT,
+    event.EXPERIMENT,
+    producer_consumer.EXPERIMENT,
+    deadlock.EXPERIMENT,
 )
 
+# Not in the catalog: only a server started with PLAYGROUND_FAULTS=1 accepts it.
+HIDDEN: tuple[Experiment, ...] = (faults.EXPERIMENT,)
+
 _BY_SLUG = {experiment.slug: experiment for experiment in CATALOG}
+_HIDDEN = {experiment.slug: experiment for experiment in HIDDEN}
 
 
-def get(slug: str) -> Experiment | None:
-    return _BY_SLUG.get(slug)
+def get(slug: str, *, hidden: bool = False) -> Experiment | None:
+    """The experiment called ``slug``; the hidden ones only when asked for."""
+    found = _BY_SLUG.get(slug)
+    if found is None and hidden:
+        found = _HIDDEN.get(slug)
+    return found
 
 
 __all__ = [

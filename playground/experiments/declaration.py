@@ -65,6 +65,9 @@ class Experiment:
     notes: str = ""  # a longer "why" the page shows beside the result
     requires: tuple[str, ...] = ()  # modules beyond the standard library (e.g. "requests")
     cases: tuple[dict, ...] = ()  # parameter sets besides the defaults whose claims the truth matrix checks
+    # The verdict when the supervisor finds the run deadlocked (it never returns
+    # then): on_deadlock(params, stuck_thread_names) -> Outcome. None: no verdict.
+    on_deadlock: Callable | None = None
 
     def source(self) -> str:
         """The exact source of the functions that run, in the order declared."""

@@ -86,6 +86,7 @@ class ParamError(ValueError):
         self.errors = errors
 
 
+MAX_UNKNOWN_REPORTED = 10
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -115,7 +116,10 @@ def _coerce(param: Param, raw: object) -> tuple[object, FieldError | None]:
             except ValueError:
                 return bad("type", f"must be {'a whole number' if param.kind is int else 'a number'}, not {raw!r}")
         elif isinstance(raw, int) or (param.kind is float and isinstance(raw, float)):
-            value = param.kind(raw)
+            try:
+                value = param.kind(raw)
+            except OverflowError:  # an int too large for a float
+                return bad("maximum", f"must be at most {_fmt(param.max)}" if param.max is not None else "is too large")
         elif isinstance(raw, float) and raw.is_integer():
             value = int(raw)
         else:
@@ -149,12 +153,13 @@ def validate(params: tuple[Param, ...], raw: dict) -> tuple[dict, list[FieldErro
     by_name = {p.name: p for p in params}
     values: dict = {}
     errors: list[FieldError] = []
-    for name in raw:
-        if name not in by_name:
-            known = ", ".join(by_name) or "none"
-            errors.append(
-                FieldError(str(name), "unknown", f"{name} is not a parameter of this experiment (known: {known})")
-            )
+    unknown = [str(name) for name in raw if name not in by_name]
+    known = ", ".join(by_name) or "none"
+    for name in unknown[:MAX_UNKNOWN_REPORTED]:
+        errors.append(FieldError(name[:80], "unknown", f"{name[:80]} is not a parameter of this experiment (known: {known})"))
+    if len(unknown) > MAX_UNKNOWN_REPORTED:  # a flood of made-up names gets one line, not a megabyte
+        rest = len(unknown) - MAX_UNKNOWN_REPORTED
+        errors.append(FieldError("*", "unknown", f"and {rest} more names that are not parameters (known: {known})"))
     for param in params:
         if param.name not in raw or raw[param.name] is None:
             if param.required:

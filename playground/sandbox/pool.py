@@ -26,6 +26,7 @@ import threading
 import time
 
 from ..runs import Run, RunState
+from .layers import Layers
 from .supervisor import LineReader, kill_group, supervise
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -36,6 +37,10 @@ class QueueFull(Exception):
     """The queue is at its bound; the caller should answer 503 and retry later."""
 
 
+class ClientBusy(QueueFull):
+    """This client already has its share of the pool queued or running (429)."""
+
+
 class WorkerError(Exception):
     """A worker process could not be started or did not report ready."""
 
@@ -43,8 +48,10 @@ class WorkerError(Exception):
 class WorkerProcess:
     """One pre-started worker: a fresh interpreter waiting for its one job."""
 
-    def __init__(self, python: str):
+    def __init__(self, python: str, layers: Layers):
+        command, layer_env = layers.command(python)
         env = dict(os.environ)
+        env.update(layer_env)
         env.update(
             PYTHONPATH=ROOT,
             PYTHONDONTWRITEBYTECODE="1",
@@ -53,7 +60,7 @@ class WorkerProcess:
         )
         self._stderr = tempfile.TemporaryFile()
         self.popen = subprocess.Popen(
-            [python, "-s", "-m", "playground.sandbox.worker"],
+            command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
@@ -116,8 +123,22 @@ class WorkerProcess:
 
 
 class LocalPool:
-    def __init__(self, *, size: int, interpreters, queue_max: int, persist, catalog, max_wall_s=None, sample=True):
+    def __init__(
+        self,
+        *,
+        size: int,
+        interpreters,
+        queue_max: int,
+        persist,
+        catalog,
+        layers: Layers,
+        per_client=0,
+        max_wall_s=None,
+        sample=True,
+    ):
         self.size = size
+        self.layers = layers
+        self.per_client = per_client
         self.interpreters = interpreters  # run.params["python"] id -> Interpreter
         self.max_wall_s = max_wall_s
         self.sample = sample
@@ -130,6 +151,7 @@ class LocalPool:
         self._idle: collections.deque[WorkerProcess] = collections.deque()
         self._spawning = 0
         self._busy = 0
+        self._running_by_client: dict[str, int] = {}
         self._started = False
         self._closing = False
         self._completed = 0
@@ -143,18 +165,31 @@ class LocalPool:
             if self._started:
                 return
             self._started = True
+        self.layers.detect(self._default_path())
         threading.Thread(target=self._dispatch, name="pool-dispatcher", daemon=True).start()
         self._refill()
 
-    def check_room(self) -> None:
+    def check_room(self, client: str = "") -> None:
         with self._cond:
-            if len(self._queue) >= self.queue_max:
-                raise QueueFull(f"the queue is full ({self.queue_max} runs waiting); try again in a minute")
+            self._check_room(client)
+
+    def _check_room(self, client: str) -> None:
+        """Caller holds the condition. Fairness: one client (one address) may have
+        at most ``per_client`` runs queued or running, so it cannot take the pool."""
+        if len(self._queue) >= self.queue_max:
+            raise QueueFull(f"the queue is full ({self.queue_max} runs waiting); try again in a minute")
+        if client and self.per_client:
+            mine = sum(1 for r in self._queue if r.client == client) + self._running_by_client.get(client, 0)
+            if mine >= self.per_client:
+                raise ClientBusy(
+                    f"you already have {mine} runs queued or running (at most {self.per_client} each); "
+                    "wait for one to finish"
+                )
 
     def submit(self, run: Run) -> None:
         self.start()
-        self.check_room()
         with self._cond:
+            self._check_room(run.client)
             self._queue.append(run)
             self._renumber()
             self._cond.notify_all()
@@ -182,6 +217,7 @@ class LocalPool:
                 "completed": self._completed,
                 "python": self._default_path(),
                 "last_error": self.last_error,
+                "sandbox": self.layers.describe(),
             }
 
     def close(self) -> None:
@@ -210,6 +246,7 @@ class LocalPool:
                     return
                 run = self._queue.popleft()
                 self._busy += 1
+                self._running_by_client[run.client] = self._running_by_client.get(run.client, 0) + 1
                 self._renumber()
             threading.Thread(target=self._execute, args=(run,), name=f"run-{run.id}", daemon=True).start()
 
@@ -228,6 +265,9 @@ class LocalPool:
             with self._cond:
                 self._busy -= 1
                 self._completed += 1
+                left = self._running_by_client.pop(run.client, 1) - 1
+                if left:
+                    self._running_by_client[run.client] = left
                 self._cond.notify_all()
             self._refill()
 
@@ -250,7 +290,7 @@ class LocalPool:
                     worker = None
             self._refill()
         if worker is None:
-            worker = WorkerProcess(interpreter.path)
+            worker = WorkerProcess(interpreter.path, self.layers)
             worker.wait_ready()
         return worker
 
@@ -267,7 +307,7 @@ class LocalPool:
     def _spawn_one(self) -> None:
         worker = None
         try:
-            worker = WorkerProcess(self._default_path())
+            worker = WorkerProcess(self._default_path(), self.layers)
             worker.wait_ready()
         except (OSError, WorkerError) as exc:
             self.last_error = f"{type(exc).__name__}: {exc}"

@@ -97,6 +97,23 @@ def classify(syscall_line: str, gil_ranges) -> str:
         return "io"
 
 
+def untimed_wait(syscall_line: str) -> bool:
+    """A futex wait with no timeout (4th argument NULL): only another thread can end it.
+
+    A Lock.acquire() or Condition.wait() without a timeout; a GIL wait always
+    has one (the switch interval), so does acquire(timeout=...).
+    """
+    parts = syscall_line.split()
+    try:
+        return (
+            _SYSCALLS.get(int(parts[0])) == _FUTEX
+            and int(parts[2], 16) & 0x7F in _FUTEX_WAITS
+            and int(parts[4], 16) == 0
+        )
+    except (ValueError, IndexError):
+        return False
+
+
 def parse_maps(text: str, exe: str) -> tuple[list, list]:
     """/proc/<pid>/maps text -> (gil_ranges, every mapping), sorted lists of (start, end).
 
@@ -144,11 +161,12 @@ def proc_readable(pid: int) -> tuple[bool, str]:
 
 
 class _Thread:
-    __slots__ = ("cpu", "cpu0", "raw", "sched_fd", "state", "sys_fd", "t0")
+    __slots__ = ("cpu", "cpu0", "raw", "sched_fd", "state", "stuck_since", "sys_fd", "t0")
 
     def __init__(self, sys_fd, sched_fd):
         self.sys_fd, self.sched_fd = sys_fd, sched_fd
         self.raw, self.state = b"", None  # last syscall line read, last state reported
+        self.stuck_since = None  # since when it waits on a lock with no timeout (deadlock watch)
         self.cpu0, self.cpu, self.t0 = None, 0, 0  # on-CPU ns at window start, latest; window start
 
 
@@ -161,11 +179,13 @@ class Sampler:
     """
 
     def __init__(self, pid: int, on_events, *, interval_s=0.001, batch_s=0.025, cpu_window_s=0.020,
-                 exclude_tids=(), clock=time.perf_counter_ns, gil=True):  # fmt: skip
+                 exclude_tids=(), clock=time.perf_counter_ns, gil=True, max_threads=512):  # fmt: skip
         self.pid, self._on_events, self._clock = pid, on_events, clock
         # gil=False (a free-threaded interpreter running without its GIL): futex
         # waits in libpython's data are then its own internal locks, never a GIL.
         self._has_gil = gil
+        self.max_threads = max_threads
+        self._untracked: set = set()
         self._interval, self._batch = int(interval_s * 1e9), int(batch_s * 1e9)
         self._window = int(cpu_window_s * 1e9)
         self._excluded = set(exclude_tids)  # shared: set.add and `in` are atomic
@@ -215,7 +235,25 @@ class Sampler:
             "cpu_percent": round(100 * self._cpu_ns / max(self._wall_ns, 1), 2),  # of one core
             "threads_seen": len(self._seen),
             "errors": self._errors,
+            "untracked_threads": len(self._untracked),
         }
+
+    def tids(self) -> set[int]:
+        """The threads being sampled now (any thread may call it)."""
+        return set(self._threads)
+
+    def all_stuck_since(self) -> int | None:
+        """If every sampled thread waits on a lock with no timeout, since when (clock ns).
+
+        Called from the supervisor thread. Nothing in the process can wake such
+        threads, so after a while it is a deadlock; None while any thread can
+        still move (or some threads are not sampled at all).
+        """
+        threads = list(self._threads.values())  # one C-level copy: safe against the sampler thread
+        if not threads or self._untracked:
+            return None
+        since = [th.stuck_since for th in threads]
+        return None if None in since else max(since)
 
     # ---- everything below runs on the sampler thread ----
 
@@ -363,6 +401,7 @@ class Sampler:
                 if state != th.state:
                     th.state = state
                     events.append([t, tid, "S", state])
+                th.stuck_since = (th.stuck_since or t) if state == "lock" and untimed_wait(line) else None
             if th.cpu0 is None:
                 th.cpu0, th.t0 = th.cpu, t
             elif due:
@@ -381,6 +420,12 @@ class Sampler:
         for tid in [tid for tid in self._threads if tid not in tids or tid in self._excluded]:
             self._gone(tid, t, report=tid not in self._excluded)
         for tid in tids - self._threads.keys() - self._excluded:
+            if len(self._threads) >= self.max_threads:
+                # Two open files per thread live in the *server* process: a thread
+                # bomb must not exhaust the server's descriptors. Later threads
+                # are left unsampled (counted in statistics).
+                self._untracked.add(tid)
+                continue
             th = self._open(tid)  # None if it exited since the listing
             if th is not None:
                 if self._samples:  # born since the last sample: count all its CPU

@@ -30,6 +30,7 @@ from .sampler import Sampler, proc_readable
 READ_CHUNK = 1 << 16
 POLL_S = 0.05  # how often the loop checks for cancellation while the worker is quiet
 VIEWER_GRACE_S = 3.0  # longest wait for the page that started a run to connect
+DEADLOCK_NS = 500_000_000  # every thread stuck on a lock this long: deadlocked (no timeout can end it)
 
 
 class LaneMap:
@@ -103,7 +104,7 @@ def kill_group(pid: int) -> None:
         pass
 
 
-def describe_exit(returncode: int | None) -> str:
+def describe_exit(returncode: int | None, limits=None) -> str:
     if returncode is None:
         return "the worker stopped answering"
     if returncode < 0:
@@ -111,12 +112,20 @@ def describe_exit(returncode: int | None) -> str:
             name = signal.Signals(-returncode).name
         except ValueError:
             name = f"signal {-returncode}"
-        hints = {"SIGSEGV": " (a segmentation fault)", "SIGXCPU": " (CPU-time limit)", "SIGKILL": " (killed)"}
+        cpu = f" of {limits.cpu_s} s" if limits else ""
+        hints = {
+            "SIGSEGV": " (a segmentation fault)",
+            "SIGXCPU": f" (the CPU-time limit{cpu})",
+            "SIGXFSZ": " (the file-size limit)",
+            "SIGKILL": " (killed from outside, or by the memory limit)",
+        }
         return f"the worker was killed by {name}{hints.get(name, '')}"
     return f"the worker exited with status {returncode}"
 
 
-def supervise(run: Run, worker, experiment, persist, *, max_wall_s: float | None = None, sample: bool = True) -> None:
+def supervise(
+    run: Run, worker, experiment, persist, *, layers=None, max_wall_s: float | None = None, sample: bool = True
+) -> None:
     """Run ``run`` on ``worker`` (a started, ready WorkerProcess) to its end.
 
     ``max_wall_s`` is the host's cap on any run's wall time (PLAYGROUND_MAX_WALL_S);
@@ -124,6 +133,11 @@ def supervise(run: Run, worker, experiment, persist, *, max_wall_s: float | None
     """
     wall_s = min(experiment.limits.wall_s, max_wall_s or experiment.limits.wall_s)
     reader = worker.reader
+    limits = experiment.limits
+    # Before the job: the worker is idle, so nothing can fork past pids.max first.
+    cgroup = (
+        layers.confine(worker.pid, max_pids=limits.max_threads + 64, memory_mb=limits.memory_mb) if layers else None
+    )
     if run.await_viewer:
         run.viewer_joined.wait(VIEWER_GRACE_S)
     params = {k: v for k, v in run.params.items() if k != "python"}  # the pool's choice, not the experiment's
@@ -142,6 +156,15 @@ def supervise(run: Run, worker, experiment, persist, *, max_wall_s: float | None
             if remaining <= 0:
                 ending = (RunState.TIMED_OUT, f"wall-clock limit of {wall_s:g} s reached; the worker was killed")
                 break
+            stuck = sampler.all_stuck_since() if sampler is not None else None
+            if stuck is not None and time.perf_counter_ns() - stuck >= DEADLOCK_NS:
+                names = sorted(info["name"] for info in run.lanes.values() if info.get("tid") in sampler.tids())
+                ending = (
+                    RunState.DEADLOCKED,
+                    f"deadlocked: every thread waited on a lock with no timeout for {DEADLOCK_NS / 1e9:g} s "
+                    f"({', '.join(names) or 'all threads'}); nothing in the process could wake them, so the run was stopped",
+                )
+                break
             for message in reader.read(min(remaining, POLL_S)):
                 kind = message.get("type")
                 if kind == "events" and lanes is not None:
@@ -150,26 +173,38 @@ def supervise(run: Run, worker, experiment, persist, *, max_wall_s: float | None
                     lanes = LaneMap(message["t0"], run.add_events)
                     gil = worker.interpreter.get("gil_enabled", True)
                     sampler, observation = start_sampler(worker.pid, lanes, message["internal_tids"], sample, gil)
-                    run.set_running(worker.interpreter, observation)
+                    run.set_running(worker.interpreter, {**observation, "worker_pid": worker.pid})
                 elif kind in ("result", "error"):
                     final = message
             if reader.eof and final is None:
                 worker.wait(timeout=2)
-                ending = (RunState.FAILED, describe_exit(worker.returncode) + worker.stderr_tail())
+                ending = (RunState.FAILED, describe_exit(worker.returncode, limits) + worker.stderr_tail())
     finally:
         kill_group(worker.pid)
+        if cgroup is not None:
+            cgroup.release()  # also kills what escaped the process group (setsid, double fork)
         worker.wait(timeout=5)
         if sampler is not None:
             sampler.stop()
-            run.observation = {**run.observation, "sampler": sampler.statistics()}
+            stats = sampler.statistics()
+            if sampler.last_error:
+                stats["last_error"] = sampler.last_error  # shown, never swallowed
+            run.observation = {**run.observation, "sampler": stats}
         worker.close()
 
-    if ending is not None:
+    if ending is not None and ending[0] is RunState.DEADLOCKED and experiment.on_deadlock is not None:
+        params = {k: v for k, v in run.params.items() if k != "python"}
+        result = experiment.on_deadlock(params, ending[1]).as_dict()
+        run.finish(RunState.DEADLOCKED, result=result, reason=ending[1], persist=persist)
+    elif ending is not None:
         run.finish(ending[0], reason=ending[1], persist=persist)
     elif final["type"] == "result":
         result = dict(final["outcome"])
-        if run.observation.get("os_states"):
-            result["observed"] = state_totals(run.events)
+        observed = state_totals(run.events) if run.observation.get("os_states") else {}
+        for kind, count in final.get("switches", {}).items():
+            observed[f"{kind}_context_switches"] = count
+        if observed:
+            result["observed"] = observed
         run.finish(RunState.DONE, result=result, output=final.get("output", ""), persist=persist)
     else:
         output = final.get("output", "") + "\n" + final.get("traceback", "")

@@ -37,6 +37,7 @@ from playground import experiments
 from playground.probe import LaneWriter, Probe, interpreter_info
 
 FLUSH_INTERVAL_S = 0.025  # DESIGN.md: one message every 20-50 ms, many events each
+FLUSH_IDLE_S = 0.1  # ... backing off to this while the probe has nothing to send
 THREAD_STACK_BYTES = 512 * 1024  # small stacks, so RLIMIT_AS leaves room for many threads
 
 
@@ -66,14 +67,21 @@ class Flusher(threading.Thread):
         self.done = threading.Event()
 
     def run(self) -> None:
+        # Every wake-up takes the GIL from the experiment's threads (a forced
+        # switch on a GIL build), so wake rarely while there is nothing to send:
+        # the thread states come from the OS sampler, not from here.
         self.go.wait()
-        while not self.done.wait(FLUSH_INTERVAL_S):
-            self.flush()
+        interval = FLUSH_INTERVAL_S
+        while not self.done.wait(interval):
+            interval = FLUSH_INTERVAL_S if self.flush() else min(interval * 2, FLUSH_IDLE_S)
         self.flush()
 
-    def flush(self) -> None:
+    def flush(self) -> int:
+        sent = 0
         while batch := self.probe.drain():
             self.channel.send({"type": "events", "events": batch})
+            sent += len(batch)
+        return sent
 
     def stop(self) -> None:
         self.done.set()
@@ -93,11 +101,99 @@ def apply_limits(limits: experiments.Limits) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))  # fd leaks
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a segfault leaves no core file behind
     resource.setrlimit(resource.RLIMIT_FSIZE, (16 << 20, 16 << 20))  # no filling the disk
+    if os.getuid() != 0:  # the kernel ignores RLIMIT_NPROC for root
+        nproc = limits.max_threads + 64  # the experiment's ceiling, plus the interpreter's own threads
+        resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))  # thread and fork bombs
+
+
+def bring_up_loopback() -> bool:
+    """In a fresh network namespace ``lo`` is down; the in-sandbox servers need it.
+
+    Plain ioctls (SIOCGIFFLAGS / SIOCSIFFLAGS), so no ``ip`` binary is needed.
+    Needs CAP_NET_ADMIN in the namespace: call before dropping privileges.
+    """
+    import fcntl
+    import socket
+    import struct
+
+    siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            flags = struct.unpack("16sh", fcntl.ioctl(s, siocgifflags, struct.pack("16sh", b"lo", 0))[:18])[1]
+            if not flags & iff_up:
+                fcntl.ioctl(s, siocsifflags, struct.pack("16sh", b"lo", flags | iff_up))
+        return True
+    except OSError:
+        return False
+
+
+def confine_self() -> dict:
+    """The layers the worker applies to itself at start, before any job.
+
+    The pool asks for an unprivileged uid with PLAYGROUND_WORKER_UID (the
+    server is root); after the switch, RLIMIT_NPROC binds and nothing the
+    experiment does can touch root's files.
+    """
+    lo_up = bring_up_loopback()
+    uid = os.environ.get("PLAYGROUND_WORKER_UID")
+    if uid and os.getuid() == 0:
+        os.setgroups([])
+        os.setresgid(int(uid), int(uid), int(uid))
+        os.setresuid(int(uid), int(uid), int(uid))
+    return {"uid": os.getuid(), "lo_up": lo_up, "interfaces": [name for _, name in socket_interfaces()]}
+
+
+def usable_after_confinement() -> dict:
+    """Can this interpreter still work as the confined user? An interpreter under a
+    private directory (pyenv in /root) starts, then fails on its next import."""
+    import importlib
+
+    try:
+        interpreter_info()  # what the worker sends first, with its lazy imports
+        for name in ("subprocess", "concurrent.futures", "multiprocessing", "hashlib", "zlib", "http.server"):
+            importlib.import_module(name)
+        import subprocess
+
+        code = "import sysconfig, concurrent.futures; sysconfig.get_config_vars()"
+        subprocess.run([sys.executable, "-s", "-c", code], check=True, capture_output=True, timeout=30)
+    except Exception as exc:  # any failure means: not usable this way
+        detail = getattr(exc, "stderr", b"") or b""
+        return {
+            "usable": False,
+            "error": f"{type(exc).__name__}: {exc} {detail.decode(errors='replace')[-200:]}".strip(),
+        }
+    return {"usable": True}
+
+
+def socket_interfaces() -> list:
+    import socket
+
+    try:
+        return socket.if_nameindex()
+    except OSError:
+        return []
+
+
+def explain(exc: BaseException, limits: experiments.Limits) -> str:
+    """The error line, naming the limit when a limit is what the run hit."""
+    text = f"{type(exc).__name__}: {exc}".rstrip(": ")
+    if isinstance(exc, MemoryError):
+        return f"{text} (the run hit its memory limit of {limits.memory_mb} MiB of address space)"
+    if isinstance(exc, RuntimeError) and "thread" in str(exc):
+        return (
+            f"{text} (a thread, memory or process limit: at most {limits.max_threads} threads, {limits.memory_mb} MiB)"
+        )
+    if isinstance(exc, OSError) and exc.errno == 24:  # EMFILE
+        return f"{text} (the run hit its limit of {limits.open_files} open files)"
+    if isinstance(exc, BlockingIOError) or (isinstance(exc, OSError) and exc.errno == 11):  # EAGAIN from fork
+        return f"{text} (the process limit: at most {limits.max_threads + 64} threads and processes)"
+    return text
 
 
 def main() -> None:
     channel = Channel(os.dup(1))
     os.dup2(2, 1)
+    confine_self()
     try:
         os.nice(10)  # the web server stays responsive while experiments burn CPU
     except OSError:
@@ -108,7 +204,7 @@ def main() -> None:
     if not line.strip():
         return  # the pool is shutting down
     job = json.loads(line)
-    experiment = experiments.get(job["experiment"])
+    experiment = experiments.get(job["experiment"], hidden=True)  # the server decided what may run
     if experiment is None:
         channel.send({"type": "error", "error": f"unknown experiment {job['experiment']!r}", "traceback": ""})
         return
@@ -134,6 +230,7 @@ def main() -> None:
     flusher.go.set()
 
     sys.stdout = writer
+    usage0 = resource.getrusage(resource.RUSAGE_SELF)
     wall0, cpu0 = time.perf_counter_ns(), time.process_time_ns()
     try:
         outcome = experiment.run(params, probe)
@@ -141,21 +238,35 @@ def main() -> None:
         message["outcome"]["metrics"]["wall_ms"] = round((time.perf_counter_ns() - wall0) / 1e6, 2)
         message["outcome"]["metrics"]["cpu_ms"] = round((time.process_time_ns() - cpu0) / 1e6, 2)
     except BaseException as exc:  # the run's own failure, reported with its traceback
-        message = {"type": "error", "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+        message = {"type": "error", "error": explain(exc, experiment.limits), "traceback": traceback.format_exc()}
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     sys.stdout = sys.__stdout__
     writer.close()
     probe.emit("end", None, lane=0)
     flusher.stop()
     message["output"] = writer.output()
     message["dropped"] = probe.dropped
+    # Context switches of the whole process during the run: how much threads
+    # handed the CPU around (bench/perturbation.py compares them with no observer).
+    message["switches"] = {
+        "voluntary": usage.ru_nvcsw - usage0.ru_nvcsw,
+        "involuntary": usage.ru_nivcsw - usage0.ru_nivcsw,
+    }
     channel.send(message)
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--check"]:  # layers.py: which layers does this machine allow?
+        print(json.dumps({**confine_self(), **usable_after_confinement()}))
+        sys.exit(0)
+    status = 0
     try:
         main()
+    except BaseException:  # the worker's own failure: the supervisor shows stderr's tail
+        traceback.print_exc()
+        status = 1
     finally:
         # Experiment threads may still be alive (a deadlock, a runaway loop):
         # never wait for them. The supervisor kills the process group anyway.
         sys.stderr.flush()
-        os._exit(0)
+        os._exit(status)

@@ -13,11 +13,12 @@ from flask import Blueprint, jsonify, redirect, render_template, request, url_fo
 
 from .. import experiments
 from ..interpreters import run_params
-from ..sandbox.pool import QueueFull
+from ..sandbox.pool import ClientBusy, QueueFull
 from ..sandbox.sampler import proc_readable
 from ..services import services
 from .launch import UnknownExperiment, launch
 from .presenter import experiment_page_context
+from .security import is_run_id
 
 bp = Blueprint("api", __name__)
 
@@ -62,7 +63,10 @@ def start_run():
 
 
 def _start_from_json():
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # "[[[[...": the json module recurses per level, and 64 KiB holds ~65,000 of them
+        return _error(400, "the JSON body is nested too deeply")
     if not isinstance(body, dict):
         return _error(400, 'the body must be a JSON object like {"experiment": slug, "params": {...}}')
     unknown = sorted(set(body) - {"experiment", "params"})
@@ -89,15 +93,15 @@ def _start_from_json():
             [{"field": "params", "rule": "type", "message": "params must be an object"}],
         )
     try:
-        run, errors = launch(services(), slug, params)
+        run, errors = launch(services(), slug, params, client=request.remote_addr or "")
     except UnknownExperiment:
         return _error(
             404,
             f"no experiment named {slug!r}",
             [{"field": "experiment", "rule": "exists", "message": f"no experiment named {slug!r}"}],
         )
-    except QueueFull as exc:
-        return _error(503, str(exc))
+    except QueueFull as exc:  # 429 when it is this client's share that is used up
+        return _error(429 if isinstance(exc, ClientBusy) else 503, str(exc))
     if errors:
         return _error(422, "invalid parameters", errors)
     body = {
@@ -113,13 +117,13 @@ def _start_from_form():
     form = request.form.to_dict()
     slug = form.pop("experiment", "")
     try:
-        run, errors = launch(services(), slug, form, await_viewer=True)
+        run, errors = launch(services(), slug, form, await_viewer=True, client=request.remote_addr or "")
     except UnknownExperiment:
         return render_template("error.html", message=f"There is no experiment named {slug!r}."), 404
     except QueueFull as exc:
-        return render_template("error.html", message=str(exc)), 503
+        return render_template("error.html", message=str(exc)), 429 if isinstance(exc, ClientBusy) else 503
     if errors:
-        found = experiments.get(slug)
+        found = experiments.get(slug, hidden=services().faults)  # as launch() found it, hidden ones included
         params = run_params(found, services().interpreters)
         return render_template("experiment.html", **experiment_page_context(found, params, form, errors)), 422
     return redirect(url_for("pages.run_page", run_id=run.id), code=303)
@@ -127,7 +131,7 @@ def _start_from_form():
 
 @bp.get("/api/runs/<run_id>")
 def run_json(run_id):
-    run = services().runs.get(run_id)
+    run = services().runs.get(run_id) if is_run_id(run_id) else None  # a malformed id never reaches the database
     if run is None:
         return _error(404, f"no run {run_id!r}", [{"field": "run", "rule": "exists", "message": f"no run {run_id!r}"}])
     return jsonify(run.summary())
@@ -135,9 +139,9 @@ def run_json(run_id):
 
 @bp.post("/runs/<run_id>/cancel")
 def cancel(run_id):
-    run = services().runs.get(run_id)
+    run = services().runs.get(run_id) if is_run_id(run_id) else None  # a malformed id never reaches the database
     if run is None:
-        return _error(404, f"no run {run_id!r}")
+        return _error(404, f"no run {run_id!r}", [{"field": "run", "rule": "exists", "message": f"no run {run_id!r}"}])
     if not run.state.finished:
         services().pool.cancel(run)
     if request.is_json or request.accept_mimetypes.best == "application/json":

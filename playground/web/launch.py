@@ -25,19 +25,21 @@ def check(services, experiment, raw: dict) -> tuple[tuple, dict, list]:
     return params, values, errors
 
 
-def launch(services, slug: str, raw_params: dict, *, await_viewer: bool = False) -> tuple[Run | None, list]:
+def launch(
+    services, slug: str, raw_params: dict, *, await_viewer: bool = False, client: str = ""
+) -> tuple[Run | None, list]:
     """Validate and, when valid, create and queue a run. Returns (run, errors).
 
     Raises UnknownExperiment, or QueueFull when the pool cannot take more.
     """
-    experiment = experiments.get(slug)
+    experiment = experiments.get(slug, hidden=services.faults)
     if experiment is None:
         raise UnknownExperiment(slug)
     _, values, errors = check(services, experiment, raw_params)
     if errors:
         return None, errors
-    services.pool.check_room()  # refuse before storing anything
-    run = services.runs.create(experiment.slug, values, await_viewer=await_viewer)
+    services.pool.check_room(client)  # refuse before storing anything
+    run = services.runs.create(experiment.slug, values, await_viewer=await_viewer, client=client)
     try:
         services.pool.submit(run)
     except QueueFull as exc:  # filled up between the check and now: keep the record honest

@@ -6,8 +6,10 @@ from flask import Blueprint, abort, render_template, request
 
 from .. import experiments
 from ..services import services
+from ..store import StoreError
 from .launch import check
 from .presenter import STATE_LEGEND, experiment_page_context
+from .security import is_run_id
 
 bp = Blueprint("pages", __name__)
 
@@ -31,10 +33,10 @@ def experiment(slug):
 
 
 def _run_or_404(run_id):
-    run = services().runs.get(run_id)
+    run = services().runs.get(run_id) if is_run_id(run_id) else None  # a malformed id never reaches the database
     if run is None:
         abort(404, f"There is no run {run_id!r}: it never existed or was deleted.")
-    return run, experiments.get(run.experiment)
+    return run, experiments.get(run.experiment, hidden=True)  # it ran, so it may be shown
 
 
 @bp.get("/runs/<run_id>")
@@ -60,3 +62,11 @@ def not_found(error):
     if request.path.startswith("/api/"):
         return {"error": error.description or "not found", "errors": []}, 404
     return render_template("error.html", message=error.description), 404
+
+
+@bp.app_errorhandler(StoreError)
+def store_failed(error):
+    """A locked or full database: say so (503), keep serving everything else."""
+    if request.path.startswith("/api/") or request.is_json:
+        return {"error": str(error), "errors": []}, 503
+    return render_template("error.html", message=str(error)), 503

@@ -73,6 +73,7 @@ export class Gantt {
           const s = STATE_INDEX.get(data);
           if (s === undefined) break;
           const L = this._lane(n);
+          if (L.endT != null && t >= L.endT) break; // the OS thread outlives the Python one briefly
           this._close(L, t);
           L.cur = s; L.curT = Math.max(t, L.curT); // per-lane order is promised; clamp just in case
           break;
@@ -110,6 +111,8 @@ export class Gantt {
   setLive(live) { this._live = !!live; this._dirty(); }
   setLiveTime(t) { if (Number.isFinite(t)) { this._liveT = t; if (this._live) this._dirty(); } }
   fit() { this._view = null; this._dirty(); }
+  // Show [t0, t1] ns, exactly (no clamping): pages that line up several charts use it.
+  setRange(t0, t1) { if (Number.isFinite(t0) && Number.isFinite(t1) && t1 > t0) { this._view = [t0, t1]; this._dirty(); } }
   lanes() { return this._order.map(({ lane, name, tid }) => ({ lane, name, tid })); }
 
   destroy() {
