@@ -228,3 +228,8 @@ class Runs:
     def live(self) -> list[Run]:
         with self._lock:
             return [run for run in self._live.values() if not run.state.finished]
+
+    def forget(self, run_id: str) -> None:
+        """Drop a deleted run from memory (the store has already lost it)."""
+        with self._lock:
+            self._live.pop(run_id, None)

@@ -110,6 +110,9 @@ class Store:
                 ),
             )
             self._writer.executescript(SERIES_SCHEMA)
+            columns = {row[1] for row in self._writer.execute("PRAGMA table_info(runs)")}
+            if "delete_hash" not in columns:  # databases from before deletion: the column comes empty
+                self._writer.execute("ALTER TABLE runs ADD COLUMN delete_hash TEXT")
             self._writer.execute(  # no feeder survives a restart: say so, as for runs
                 "UPDATE series SET state = ?, reason = ?, finished_at = ? WHERE state = ?",
                 (
@@ -331,3 +334,52 @@ class Store:
         finally:
             conn.close()
         return [{"id": r[0], "params": json.loads(r[1]), "state": r[2], "created_at": r[3]} for r in rows]
+
+    # -- deletion by the run's creator, and the paged list of runs -----------------
+
+    @_guarded
+    def set_delete_hash(self, run_id: str, digest: str) -> None:
+        """The hash of the secret that lets whoever started the run delete it."""
+        with self._lock, self._writer:
+            self._writer.execute("UPDATE runs SET delete_hash = ? WHERE id = ?", (digest, run_id))
+
+    @_guarded
+    def delete_hash(self, run_id: str) -> str | None:
+        conn = self._connect()
+        try:
+            row = conn.execute("SELECT delete_hash FROM runs WHERE id = ?", (run_id,)).fetchone()
+        finally:
+            conn.close()
+        return row[0] if row else None
+
+    @_guarded
+    def delete_run(self, run_id: str) -> bool:
+        """The run and its events (ON DELETE CASCADE), in one transaction."""
+        with self._lock, self._writer:
+            self._writer.execute("DELETE FROM run_events WHERE run_id = ?", (run_id,))
+            return self._writer.execute("DELETE FROM runs WHERE id = ?", (run_id,)).rowcount > 0
+
+    @_guarded
+    def runs_page(self, limit: int, offset: int) -> tuple[list[dict], int]:
+        """One page of runs, newest first, as recent_runs shows them, and how many runs there are."""
+        conn = self._connect()
+        try:
+            total = conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+            rows = conn.execute(
+                "SELECT id, experiment, params, state, result, created_at FROM runs"
+                " ORDER BY created_at DESC LIMIT ? OFFSET ?",
+                (limit, offset),
+            ).fetchall()
+        finally:
+            conn.close()
+        return [
+            {
+                "id": r[0],
+                "experiment": r[1],
+                "params": json.loads(r[2]),
+                "state": r[3],
+                "held": (json.loads(r[4]) or {}).get("held") if r[4] else None,
+                "created_at": r[5],
+            }
+            for r in rows
+        ], total

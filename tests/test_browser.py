@@ -81,12 +81,17 @@ def test_shared_link_to_run_to_verdict_to_permalink(live, page):
     shown_metrics = page.inner_text("#result")
 
     replay = page.context.new_page()
+    console_errors = []
+    replay.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
     replay.goto(permalink)
     replay.wait_for_selector('#chart[data-drawn="1"]', timeout=30_000)
     assert replay.get_attribute(".verdict", "data-held") == "true"
     assert int(replay.get_attribute("#chart", "data-lanes")) >= 4
     assert painted_pixels(replay) > 500
     assert replay.inner_text("#result") == shown_metrics
+    replay.wait_for_selector('#run[data-finished="1"]')
+    replay.wait_for_timeout(300)  # the close handshake after "end"
+    assert console_errors == [], console_errors  # e.g. "Invalid frame header" after the socket's end
 
 
 def test_a_bad_value_is_shown_beside_its_field(live, page):

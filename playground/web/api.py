@@ -7,7 +7,10 @@ broke a rule) or 503 (queue full); the page shows the same messages inline.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
+import secrets
 
 from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 
@@ -109,6 +112,7 @@ def _start_from_json():
         "url": url_for("pages.run_page", run_id=run.id, _external=True),
         "events_url": url_for("pages.run_page", run_id=run.id, _external=True).replace("http", "ws", 1) + "/events",
         "api_url": url_for("api.run_json", run_id=run.id, _external=True),
+        "delete_token": issue_delete_token(run.id),
     }
     return jsonify(body), 201, {"Location": body["url"]}
 
@@ -126,7 +130,9 @@ def _start_from_form():
         found = experiments.get(slug, hidden=services().faults)  # as launch() found it, hidden ones included
         params = run_params(found, services().interpreters)
         return render_template("experiment.html", **experiment_page_context(found, params, form, errors)), 422
-    return redirect(url_for("pages.run_page", run_id=run.id), code=303)
+    response = redirect(url_for("pages.run_page", run_id=run.id), code=303)
+    set_delete_cookie(response, run.id, issue_delete_token(run.id))
+    return response
 
 
 @bp.get("/api/runs/<run_id>")
@@ -147,6 +153,58 @@ def cancel(run_id):
     if request.is_json or request.accept_mimetypes.best == "application/json":
         return jsonify({"id": run.id, "state": run.state.value})
     return redirect(url_for("pages.run_page", run_id=run.id), code=303)
+
+
+# -- deletion by whoever started the run ------------------------------------------------
+# The creator gets a secret: in the JSON answer (``delete_token``; the page keeps it in
+# localStorage) or, from the form, in a cookie scoped to the run's address. The store
+# keeps only its hash.
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_delete_token(run_id: str) -> str:
+    token = secrets.token_urlsafe(18)
+    services().store.set_delete_hash(run_id, _digest(token))
+    return token
+
+
+def delete_cookie_name(run_id: str) -> str:
+    return f"delete_{run_id}"
+
+
+def set_delete_cookie(response, run_id: str, token: str) -> None:
+    response.set_cookie(
+        delete_cookie_name(run_id), token, max_age=365 * 86400, path=f"/runs/{run_id}", httponly=True, samesite="Lax"
+    )
+
+
+@bp.post("/runs/<run_id>/delete")
+def delete(run_id):
+    run = services().runs.get(run_id) if is_run_id(run_id) else None
+    if run is None:
+        return _error(404, f"no run {run_id!r}", [{"field": "run", "rule": "exists", "message": f"no run {run_id!r}"}])
+    body = request.get_json(silent=True) if request.is_json else request.form
+    token = (
+        (body or {}).get("token")
+        or request.headers.get("X-Delete-Token")
+        or request.cookies.get(delete_cookie_name(run_id))
+        or ""
+    )
+    stored = services().store.delete_hash(run_id)
+    if not isinstance(token, str) or not stored or not hmac.compare_digest(_digest(token), stored):
+        return _error(403, "only whoever started this run can delete it (their browser holds the key)")
+    if not run.state.finished:
+        return _error(409, "the run is still going: cancel it or let it end, then delete it")
+    services().store.delete_run(run_id)
+    services().runs.forget(run_id)
+    if request.is_json or request.accept_mimetypes.best == "application/json":
+        return jsonify({"id": run_id, "deleted": True})
+    response = redirect(url_for("rooms.runs_page"), code=303)
+    response.delete_cookie(delete_cookie_name(run_id), path=f"/runs/{run_id}")
+    return response
 
 
 @bp.get("/healthz")

@@ -136,8 +136,36 @@ def _send(ws, message: dict) -> None:
     ws.send(json.dumps(message, separators=(",", ":")))
 
 
+class EndUpgradedConnections:
+    """WSGI middleware: after a WebSocket handler ends, Werkzeug must write nothing more.
+
+    flask-sock 0.7 returns an ordinary response once the handler is done, and
+    Werkzeug's server writes it ("HTTP/1.1 200 OK ...") onto the socket that
+    carried the WebSocket: Chromium reports "Invalid frame header" and the
+    clean close is lost. Raising ConnectionError instead is what Werkzeug
+    treats as "the connection is gone": it writes nothing and closes.
+    (gunicorn is unaffected: flask-sock stops it with StopIteration.)
+    """
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        response = self.wsgi_app(environ, start_response)
+        if environ.get(_UPGRADED) and "werkzeug.socket" in environ:
+            close = getattr(response, "close", None)
+            if close:
+                close()
+            raise ConnectionError("the WebSocket is finished")
+        return response
+
+
+_UPGRADED = "playground.websocket_upgraded"
+
+
 @sock.route("/runs/<run_id>/events")
 def events(ws, run_id):
+    request.environ[_UPGRADED] = True  # the handshake is done: see EndUpgradedConnections
     bounded = ws.sock = BoundedSocket(ws.sock, SEND_TIMEOUT_S)
     try:
         bounded.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)

@@ -5,7 +5,10 @@ import { Gantt } from "./gantt.js";
 
 const root = document.getElementById("run");
 const runId = root.dataset.runId;
-const chart = new Gantt(document.getElementById("chart"), { legend: true });
+// Presenter mode (presenter.js sets body.present before this module runs): taller lanes.
+const options = { legend: true, laneHeight: document.body.classList.contains("present") ? 56 : 32 };
+const chart = new Gantt(document.getElementById("chart"), options);
+const received = []; // every event, for replay.js once the run has ended
 let finished = false;
 
 const scheme = location.protocol === "https:" ? "wss" : "ws";
@@ -28,6 +31,7 @@ socket.addEventListener("message", (message) => {
       break;
     case "events":
       chart.addEvents(msg.events);
+      for (const ev of msg.events) received.push(ev);
       break;
     case "result":
       root.dataset.state = msg.state;
@@ -40,6 +44,8 @@ socket.addEventListener("message", (message) => {
       socket.close(); // the client closes: see DESIGN.md, WebSocket rules
       announce("run:status", {});
       announce("run:finished", {});
+      offerDelete();
+      root.dispatchEvent(new CustomEvent("run:ended", { detail: { chart, events: received, options } }));
       break;
     case "error":
       root.dataset.error = msg.error;
@@ -50,3 +56,16 @@ socket.addEventListener("message", (message) => {
 socket.addEventListener("close", () => {
   if (!finished) root.dataset.disconnected = "1";
 });
+
+// Deletion: only the browser that started the run holds its token, in a cookie
+// (the server marks the form data-deletable) or, from a script, in localStorage.
+function offerDelete() {
+  const form = document.getElementById("delete-run");
+  if (!form) return;
+  const token = localStorage.getItem(`playground:delete:${runId}`);
+  if (token) document.getElementById("delete-token").value = token;
+  if (token || form.dataset.deletable === "1") form.hidden = false;
+  form.addEventListener("submit", (e) => {
+    if (!confirm("Delete this run and its recording for everyone?")) e.preventDefault();
+  });
+}
