@@ -156,7 +156,9 @@ def validate(params: tuple[Param, ...], raw: dict) -> tuple[dict, list[FieldErro
     unknown = [str(name) for name in raw if name not in by_name]
     known = ", ".join(by_name) or "none"
     for name in unknown[:MAX_UNKNOWN_REPORTED]:
-        errors.append(FieldError(name[:80], "unknown", f"{name[:80]} is not a parameter of this experiment (known: {known})"))
+        errors.append(
+            FieldError(name[:80], "unknown", f"{name[:80]} is not a parameter of this experiment (known: {known})")
+        )
     if len(unknown) > MAX_UNKNOWN_REPORTED:  # a flood of made-up names gets one line, not a megabyte
         rest = len(unknown) - MAX_UNKNOWN_REPORTED
         errors.append(FieldError("*", "unknown", f"and {rest} more names that are not parameters (known: {known})"))
