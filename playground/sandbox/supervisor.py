@@ -161,7 +161,7 @@ def supervise(
                 names = sorted(info["name"] for info in run.lanes.values() if info.get("tid") in sampler.tids())
                 ending = (
                     RunState.DEADLOCKED,
-                    f"deadlocked: every thread waited on a lock with no timeout for {DEADLOCK_NS / 1e9:g} s "
+                    f"every thread waited on a lock with no timeout for {DEADLOCK_NS / 1e9:g} s "
                     f"({', '.join(names) or 'all threads'}); nothing in the process could wake them, so the run was stopped",
                 )
                 break

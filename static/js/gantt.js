@@ -295,7 +295,7 @@ export class Gantt {
       }
       if (hit) return { L, title: hit.label, s: hit.s, e: hit.e ?? now, open: hit.e == null && this._live };
     }
-    if (ly > 24 && L.ct.length) { // cpu track
+    if (ly > this.opt.laneHeight - 8 && L.ct.length) { // cpu track
       const i = upperBound(L.ct, t - 1);
       if (i < L.ct.length && L.cs[i] <= t) return { L, title: `CPU ${(L.cv[i] * 100).toFixed(0)}%`, s: L.cs[i], e: L.ct[i] };
     }
@@ -350,6 +350,7 @@ export class Gantt {
     this._raf = 0;
     const started = performance.now();
     const LH = this.opt.laneHeight, g = this.opt.gutter, lanes = this._order;
+    const barH = LH - 19; // 13 px at the default 32 px lane; presenter mode's taller lanes get thicker bars
     const w = this.plot.clientWidth, h = AXIS_H + lanes.length * LH, dpr = window.devicePixelRatio || 1;
     if (!w) return; // hidden: the ResizeObserver will call us back when shown
     const c = this.canvas, ctx = this.ctx;
@@ -418,7 +419,7 @@ export class Gantt {
     batch.forEach((b, s) => {
       if (!b.length) return;
       ctx.beginPath();
-      for (let j = 0; j < b.length; j += 3) ctx.rect(b[j], b[j + 1] + 11, b[j + 2], 13);
+      for (let j = 0; j < b.length; j += 3) ctx.rect(b[j], b[j + 1] + 11, b[j + 2], barH);
       ctx.fillStyle = C.states[s]; ctx.fill();
       rects += b.length / 3;
     });
@@ -427,9 +428,9 @@ export class Gantt {
       if (L.startT != null && !L.ss.length && L.cur < 0) {
         // No OS states for this lane (no /proc here): draw the lifetime the worker recorded.
         const a = Math.max(g, X(L.startT)), b = Math.min(g + pw, X(L.endT ?? now));
-        if (b > a) { ctx.fillStyle = C.alive; ctx.fillRect(a, y + 14, Math.max(1, b - a), 7); rects++; }
+        if (b > a) { ctx.fillStyle = C.alive; ctx.fillRect(a, y + 11 + (barH - 7) / 2, Math.max(1, b - a), 7); rects++; }
       }
-      this._drawCpu(ctx, L, y + 25, 5, t0, t1, X);
+      this._drawCpu(ctx, L, y + LH - 7, 5, t0, t1, X);
       this._drawBrackets(ctx, L, y, X, now, t1);
       ctx.fillStyle = C.mark;
       let last = -1;
@@ -441,8 +442,8 @@ export class Gantt {
       }
       if (L.endT != null && L.endT <= t1) { // faint "done" rest of the lane, and an end tick
         const x = Math.max(g, X(L.endT));
-        ctx.fillStyle = C.states[DONE]; ctx.fillRect(x, y + 17, g + pw - x, 1);
-        ctx.fillRect(Math.round(X(L.endT)) - 1, y + 11, 2, 13);
+        ctx.fillStyle = C.states[DONE]; ctx.fillRect(x, y + 11 + Math.floor(barH / 2), g + pw - x, 1);
+        ctx.fillRect(Math.round(X(L.endT)) - 1, y + 11, 2, barH);
       }
     }
     if (this._live && now >= t0 && now <= t1) {
