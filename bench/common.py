@@ -62,6 +62,14 @@ def record(title: str, rows: list[tuple[str, str]]) -> None:
         f.write(text)
 
 
+def load_average() -> str:
+    """The 1-, 5- and 15-minute load averages: other work on this shared machine skews every figure."""
+    try:
+        return " ".join(open("/proc/loadavg").read().split()[:3])
+    except OSError:
+        return "unknown"
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]

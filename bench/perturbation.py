@@ -74,11 +74,15 @@ def plain_run(slug: str, params: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--only", help="run only the cases of this experiment slug")
     args = parser.parse_args()
+    load0 = open("/proc/loadavg").read().split()[:3]
     server = LiveServer(os.path.join(tempfile.mkdtemp(prefix="bench-"), "runs.sqlite3")).start()
     rows = []
     try:
         for slug, params, metric in CASES:
+            if args.only and slug != args.only:
+                continue
             observed_t, plain_t, observed_cs, plain_cs = [], [], [], []
             for _ in range(args.runs):
                 run = wait_done(server, server.start_run(slug, **params)["id"])
@@ -104,6 +108,9 @@ def main() -> None:
             )
     finally:
         server.stop()
+    rows.append(
+        ("load average before / after", f"{' '.join(load0)} / {' '.join(open('/proc/loadavg').read().split()[:3])}")
+    )
     record("Observer effect: observed vs uninstrumented", rows)
 
 

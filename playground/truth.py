@@ -24,7 +24,6 @@ import time
 
 from . import experiments
 from .application import create_app
-from .runs import RunState
 
 
 def pyenv_pythons() -> list[str]:
@@ -66,7 +65,8 @@ def run_matrix(pythons: list[str], runs: int, only: list[str] | None, progress=p
                     while not run.state.finished:
                         time.sleep(0.02)
                     outcomes.append(run)
-                held = sum(1 for r in outcomes if r.state is RunState.DONE and r.result and r.result["held"])
+                # A verdict can come from the run (done) or the supervisor (deadlocked).
+                held = sum(1 for r in outcomes if r.result and r.result.get("held"))
                 first = [m.name for m in experiment.metrics[:2]]
                 medians = {
                     name: statistics.median(r.result["metrics"][name] for r in outcomes if r.result)

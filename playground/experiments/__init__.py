@@ -6,10 +6,12 @@ Standard library only: the worker imports this package.
 """
 
 from . import (
+    convoy,
     cpu_bound,
     deadlock,
     event,
     faults,
+    gil_release,
     hello_threads,
     io_bound,
     producer_consumer,
@@ -18,6 +20,8 @@ from . import (
     semaphore,
     thread_pool,
     threads_vs_processes,
+    too_many_threads,
+    web_scraping,
 )
 from .declaration import Experiment, Limits, Outcome
 from .params import FieldError, Metric, Param, ParamError, validate, validate_or_raise
@@ -28,11 +32,15 @@ CATALOG: tuple[Experiment, ...] = (
     cpu_bound.EXPERIMENT,
     race_condition.EXPERIMENT,
     threads_vs_processes.EXPERIMENT,
+    web_scraping.EXPERIMENT,
     thread_pool.EXPERIMENT,
     rlock.EXPERIMENT,
     semaphore.EXPERIMENT,
     event.EXPERIMENT,
     producer_consumer.EXPERIMENT,
+    too_many_threads.EXPERIMENT,
+    gil_release.EXPERIMENT,
+    convoy.EXPERIMENT,
     deadlock.EXPERIMENT,
 )
 

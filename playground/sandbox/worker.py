@@ -36,8 +36,11 @@ import traceback
 from playground import experiments
 from playground.probe import LaneWriter, Probe, interpreter_info
 
-FLUSH_INTERVAL_S = 0.025  # DESIGN.md: one message every 20-50 ms, many events each
-FLUSH_IDLE_S = 0.1  # ... backing off to this while the probe has nothing to send
+# DESIGN.md: one message every 20-50 ms, many events each. Every wake-up is a
+# context switch and a GIL request in the observed process (bench/RESULTS.md:
+# the flusher was most of the observer's extra switches), so the slow end.
+FLUSH_INTERVAL_S = 0.05
+FLUSH_IDLE_S = 0.15  # ... backing off to this while the probe has nothing to send
 THREAD_STACK_BYTES = 512 * 1024  # small stacks, so RLIMIT_AS leaves room for many threads
 
 

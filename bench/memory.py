@@ -1,0 +1,100 @@
+"""Server memory: RSS when idle, and whether it stays flat over 1,000 runs.
+
+    python bench/memory.py [--runs 1000] [--batch 50]
+
+Starts ``python app.py`` (PLAYGROUND_PER_CLIENT=0, so one client may queue a
+whole batch), reads its RSS from /proc/<pid>/status when idle (after a first
+warm-up run, so the worker pool exists), then starts hello-threads
+(threads=1, delay_ms=0) runs ``--batch`` at a time, waits for each batch to
+finish, and samples RSS every 100 runs. The workers are separate processes:
+this is the server's own memory only. Targets (issue 7): <= 120 MB idle,
+flat after 1,000 runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import os
+import tempfile
+import time
+
+import requests
+from common import LiveServer, load_average, record, wait_done
+
+
+def rss_mb(pid: int) -> float:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--batch", type=int, default=50)
+    args = parser.parse_args()
+    load0 = load_average()
+    database = os.path.join(tempfile.mkdtemp(prefix="bench-"), "runs.sqlite3")
+    server = LiveServer(database, env={"PLAYGROUND_PER_CLIENT": "0"}).start()
+    pid = server.proc.pid
+    rows = []
+    try:
+        time.sleep(1)
+        rss_start = rss_mb(pid)
+        wait_done(server, server.start_run("hello-threads", threads=1, delay_ms=0)["id"])
+        time.sleep(1)
+        idle = rss_mb(pid)
+        samples = [(0, idle)]
+        done, failed = 0, 0
+        t0 = time.perf_counter()
+        session = requests.Session()
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            while done < args.runs:
+                n = min(args.batch, args.runs - done)
+
+                def start(_):
+                    r = session.post(
+                        f"{server.url}/runs",
+                        json={"experiment": "hello-threads", "params": {"threads": 1, "delay_ms": 0}},
+                        timeout=30,
+                    )
+                    r.raise_for_status()
+                    return r.json()["id"]
+
+                ids = list(pool.map(start, range(n)))
+                for run_id in ids:
+                    if wait_done(server, run_id, timeout=300)["state"] != "done":
+                        failed += 1
+                before = done
+                done += n
+                if done // 100 > before // 100:
+                    samples.append((done, rss_mb(pid)))
+                    print(f"{done} runs: {samples[-1][1]:.1f} MB", flush=True)
+        seconds = time.perf_counter() - t0
+        time.sleep(2)
+        final = rss_mb(pid)
+        first_half = [m for n, m in samples if 0 < n <= args.runs // 2]
+        second_half = [m for n, m in samples if n > args.runs // 2]
+        rows.append(("server RSS at start / idle after one run (warm pool)", f"{rss_start:.1f} / **{idle:.1f} MB**"))
+        rows.append(
+            (
+                f"RSS every 100 runs ({args.runs} hello-threads runs, {args.batch} at a time, {failed} not done, {seconds:.0f} s)",
+                ", ".join(f"{m:.1f}" for _, m in samples) + " MB",
+            )
+        )
+        rows.append(
+            (
+                "growth: idle to after all runs (2 s later); last 500 runs",
+                f"**{final - idle:+.1f} MB** ({final:.1f} MB); {(second_half[-1] - first_half[-1]) if first_half and second_half else 0:+.1f} MB",
+            )
+        )
+        rows.append(("load average before / after", f"{load0} / {load_average()}"))
+    finally:
+        server.stop()
+    record("Server memory: idle RSS and over 1,000 runs", rows)
+
+
+if __name__ == "__main__":
+    main()
