@@ -76,6 +76,15 @@ def event_flood():
         print("x", end="\n" if n % 2 else "")
 
 
+def connect_out():
+    import socket
+
+    # 192.0.2.1 is TEST-NET-1 (RFC 5737): never a real host. The test runs this only
+    # inside the worker's network namespace, where there is no route at all, so
+    # the attempt fails on this machine and no packet leaves it.
+    socket.create_connection(("192.0.2.1", 80), timeout=2).close()
+
+
 def sleep_forever():
     time.sleep(3600)  # the test kills the worker from outside meanwhile
 
@@ -92,6 +101,7 @@ KINDS = {
         fork_bomb,
         print_flood,
         event_flood,
+        connect_out,
         sleep_forever,
     )
 }

@@ -36,9 +36,32 @@ def form_fields(params: tuple, raw: dict, errors: list) -> tuple[list[dict], lis
     return fields, [m for messages in by_field.values() for m in messages]
 
 
+def limit_rows(limits) -> list[tuple[str, str, str]]:
+    """Each sandbox limit of a run, with why it is there (shown on the experiment page)."""
+    return [
+        ("wall clock", f"{limits.wall_s:g} s", "Then the whole process group is killed: a hang ends its own run."),
+        ("CPU time", f"{limits.cpu_s} s", "RLIMIT_CPU: a spinning run dies even if the clock is cheated."),
+        (
+            "memory",
+            f"{limits.memory_mb} MiB",
+            "Address space (and a cgroup where the host allows): a memory bomb fails alone.",
+        ),
+        (
+            "threads",
+            f"{limits.max_threads}",
+            "The parameter bounds, and a pids cap: a thread or fork bomb stops there.",
+        ),
+        ("open files", f"{limits.open_files}", "RLIMIT_NOFILE: a descriptor leak cannot starve the host."),
+        ("files written", "16 MiB", "RLIMIT_FSIZE: no filling the disk."),
+        ("events and output", "500,000 events, 64 KB of printed text", "Beyond that they are counted, not kept."),
+        ("network", "loopback only", "A network namespace where the host allows (GET /healthz says)."),
+    ]
+
+
 def experiment_page_context(experiment, params: tuple, raw: dict, errors: list) -> dict:
     fields, other_errors = form_fields(params, raw, errors)
     return {
+        "limits": limit_rows(experiment.limits),
         "experiment": experiment,
         "fields": fields,
         "other_errors": other_errors,
