@@ -21,6 +21,32 @@ sys.path.insert(0, ROOT)
 
 from playground.application import create_app  # noqa: E402
 
+# Debian's chromium, driven by Playwright (never a browser Playwright downloads).
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",  # this machine's network is closed: no background calls
+    "--disable-component-update",
+    "--disable-sync",
+]
+needs_chromium = pytest.mark.skipif(
+    not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed (test.sh installs it)"
+)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium per test module (one sync Playwright at a time per thread)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
 
 @pytest.fixture
 def app(tmp_path):
@@ -124,3 +150,26 @@ def events_of(messages: list[dict]) -> list:
 
 def result_of(messages: list[dict]) -> dict:
     return next(m for m in messages if m["type"] == "result")
+
+
+def run_worker(slug: str, params: dict, python: str = sys.executable) -> list[dict]:
+    """One job through a real worker process, without the server: its protocol messages.
+
+    The environment is the pool's (playground/sandbox/pool.py): what the experiments see in a run.
+    """
+    job = json.dumps({"experiment": slug, "params": params}) + "\n"
+    env = {**os.environ, "PYTHONPATH": ROOT, "MALLOC_ARENA_MAX": "2", "OPENBLAS_NUM_THREADS": "1"}
+    out = subprocess.run(
+        [python, "-m", "playground.sandbox.worker"],
+        input=job.encode(),
+        capture_output=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    ).stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def outcome_of(messages: list[dict]) -> dict:
+    assert messages and messages[-1]["type"] == "result", messages[-1:]
+    return messages[-1]["outcome"]

@@ -3,37 +3,10 @@
 Ratios only, with wide margins: the claims themselves compare figures measured in the same run.
 """
 
-import json
 import math
-import os
-import subprocess
-import sys
 
 import pytest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def run_worker(slug, params, python=sys.executable):
-    job = json.dumps({"experiment": slug, "params": params}) + "\n"
-    out = subprocess.run(
-        [python, "-m", "playground.sandbox.worker"],
-        input=job.encode(),
-        capture_output=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": ROOT},
-        timeout=120,
-    ).stdout
-    return [json.loads(line) for line in out.splitlines() if line.strip()]
-
-
-def outcome_of(messages):
-    assert messages and messages[-1]["type"] == "result", messages[-1:]
-    return messages[-1]["outcome"]
-
-
-def events_of(messages):
-    return [event for m in messages if m["type"] == "events" for event in m["events"]]
+from conftest import events_of, outcome_of, run_worker
 
 
 def counters(messages, name):

@@ -5,40 +5,9 @@ compare figures measured in the same run.
 """
 
 import importlib.util
-import json
-import os
-import subprocess
-import sys
 
 import pytest
-
-from playground import experiments
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def run_worker(slug, params, python=sys.executable):
-    if experiments.get(slug) is None:
-        pytest.skip(f"{slug} is not in the catalog (playground/experiments/__init__.py) yet")
-    job = json.dumps({"experiment": slug, "params": params}) + "\n"
-    out = subprocess.run(
-        [python, "-m", "playground.sandbox.worker"],
-        input=job.encode(),
-        capture_output=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": ROOT, "MALLOC_ARENA_MAX": "2", "OPENBLAS_NUM_THREADS": "1"},
-        timeout=120,
-    ).stdout
-    return [json.loads(line) for line in out.splitlines() if line.strip()]
-
-
-def outcome_of(messages):
-    assert messages and messages[-1]["type"] == "result", messages[-1:]
-    return messages[-1]["outcome"]
-
-
-def events_of(messages):
-    return [event for m in messages if m["type"] == "events" for event in m["events"]]
+from conftest import events_of, outcome_of, run_worker
 
 
 def lane_names(messages):

@@ -6,20 +6,9 @@ import time
 
 import pytest
 import requests
+from conftest import needs_chromium
 
-from tests.test_browser import ARGS, CHROMIUM
-
-browser_only = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield browser
-        browser.close()
+browser_only = needs_chromium
 
 
 @pytest.fixture

@@ -5,12 +5,10 @@ restart, and the QR code."""
 import re
 import xml.etree.ElementTree as ET
 
-import pytest
 import requests
+from conftest import CHROMIUM, CHROMIUM_ARGS, LiveServer, needs_chromium
 
 from playground.rooms import ROOM_ALPHABET, is_room_code, new_room_code
-from tests.conftest import LiveServer
-from tests.test_browser import ARGS, CHROMIUM
 
 
 def new_room(url: str) -> dict:
@@ -89,12 +87,12 @@ def test_a_room_survives_a_restart(tmp_path):
         server.stop()
 
 
-@pytest.mark.skipif(not __import__("os").path.exists(CHROMIUM), reason="Debian's chromium is not installed")
+@needs_chromium
 def test_an_instructors_run_reaches_a_learners_screen(live):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         errors = []
         try:
             instructor = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()

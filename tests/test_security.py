@@ -12,6 +12,7 @@ import urllib.parse
 
 import pytest
 import requests
+from conftest import CHROMIUM, CHROMIUM_ARGS, needs_chromium
 from markupsafe import escape
 
 from playground.runs import RunState
@@ -282,28 +283,18 @@ def test_a_malformed_run_id_on_the_socket_gets_an_error_and_end(live):
 
 # -- real Chromium under the policy --------------------------------------------------------
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 WATCH_CSP = """
 window.__csp = [];
 document.addEventListener("securitypolicyviolation", (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`));
 """
 
 
-@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed (test.sh installs it)")
+@needs_chromium
 def test_the_pages_work_in_chromium_under_the_policy_and_run_no_injected_script(live):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
             page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
             console, errors, dialogs = [], [], []

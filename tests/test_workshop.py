@@ -8,19 +8,8 @@ import time
 
 import pytest
 import requests
-from conftest import LiveServer
+from conftest import LiveServer, needs_chromium
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-needs_chromium = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")
 SCREENSHOTS = os.environ.get("WORKSHOP_SCREENSHOTS")  # a directory: the browser tests leave their pages there
 
 
@@ -171,16 +160,6 @@ def test_series_survive_a_restart(tmp_path):
 
 
 # -- a real browser ----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
