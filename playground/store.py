@@ -216,25 +216,7 @@ class Store:
 
     @_guarded
     def recent_runs(self, limit: int = 20) -> list[dict]:
-        conn = self._connect()
-        try:
-            rows = conn.execute(
-                "SELECT id, experiment, params, state, result, created_at FROM runs ORDER BY created_at DESC LIMIT ?",
-                (limit,),
-            ).fetchall()
-        finally:
-            conn.close()
-        return [
-            {
-                "id": r[0],
-                "experiment": r[1],
-                "params": json.loads(r[2]),
-                "state": r[3],
-                "held": (json.loads(r[4]) or {}).get("held") if r[4] else None,
-                "created_at": r[5],
-            }
-            for r in rows
-        ]
+        return self.runs_page(limit, 0)[0]
 
     # -- series of runs (series.py) -------------------------------------------
 
