@@ -40,6 +40,8 @@ def test_the_slider_at_half_shows_fewer_spans_than_at_the_end(live, context):
     page.goto(started["url"])
     page.wait_for_selector("#replay:not([hidden])", timeout=30_000)
     page.wait_for_selector('#chart[data-drawn="1"]', timeout=30_000)
+    page.wait_for_selector('#run[data-finished="1"]', timeout=30_000)  # every event is in, not just the first batch
+    page.wait_for_timeout(100)  # and drawn (next animation frame)
     full = spans(page)
     assert full > 10
 
