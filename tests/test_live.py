@@ -65,10 +65,10 @@ def test_io_bound_threads_sleep(live):
 
 def test_race_condition_variants_report_their_counts(live):
     for variant, lost in (("widened", lambda n: n > 0), ("locked", lambda n: n == 0)):
-        _, messages = live.run_to_end("race-condition", threads=4, increments=2000, variant=variant)
+        _, messages = live.run_to_end("race-condition", threads=4, increments=20_000, variant=variant)
         result = result_of(messages)["result"]
         metrics = result["metrics"]
-        assert metrics["expected"] == 8000 and metrics["expected"] - metrics["actual"] == metrics["lost_updates"]
+        assert metrics["expected"] == 80_000 and metrics["expected"] - metrics["actual"] == metrics["lost_updates"]
         assert lost(metrics["lost_updates"]), (variant, metrics)
         assert result["held"] is True
 

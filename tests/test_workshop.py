@@ -113,7 +113,7 @@ def test_a_sweep_waits_for_the_clients_share_instead_of_bypassing_it(server):
 
 def test_a_repeat_draws_histograms_that_count_every_run(server):
     n = 6
-    params = {"threads": 4, "increments": 2000, "variant": "widened"}
+    params = {"threads": 4, "increments": 20_000, "variant": "widened"}  # long enough that every run overlaps
     started = start(server, "repeats", "race-condition", params, repeats=n, with_locked=True)
     data = wait_series(server, "repeats", started["id"])
     twin = data["companion"]

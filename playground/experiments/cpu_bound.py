@@ -9,8 +9,11 @@ from .params import Metric, Param
 
 def crunch(iterations):
     total = 0
-    for i in range(iterations):
-        total += i * i  # pure Python: needs the GIL for every step
+    for _ in range(iterations):
+        # Pure Python, so it needs the GIL for every step. The numbers stay small,
+        # so every step costs the same however the work is split (a growing sum
+        # of squares made one long loop dearer per step than four short ones).
+        total = (total * 31 + 7) % 1_000_003
     return total
 
 
@@ -25,6 +28,10 @@ def split_over_threads(iterations, count, name):
 
 def run(params, probe):
     count, iterations = params["threads"], params["iterations"]
+    # An untimed warm-up first: the first tens of ms of a fresh worker ran slower
+    # (measured in CI: the baseline took up to 1.7x the CPU of the same work later).
+    with probe.phase("warm-up"):
+        split_over_threads(iterations // 10, 1, "warm-up")
     # The baseline is one *worker* thread, not the main thread: FACTS.md measured
     # the same loop 4-13% faster on a worker thread, which would skew the ratio.
     with probe.phase("baseline: 1 thread") as one:
