@@ -135,7 +135,8 @@ def _counters(ordered: list, names: dict) -> list[dict]:
             continue
         if lane in last and window < gap:  # the sampler skipped idle windows: no CPU in between
             out.append(sample(lane, last[lane], {"share": 0}))
-        out.append(sample(lane, t - window, {"share": round(min(1.0, max(0.0, data / window)), 3)}))
+        # A thread's first window may reach back past the run's start: clamp at 0 (ts must not be negative).
+        out.append(sample(lane, max(0, t - window), {"share": round(min(1.0, max(0.0, data / window)), 3)}))
         last[lane] = t
     out += [sample(lane, t, {"share": 0}) for lane, t in last.items()]
     return out

@@ -9,6 +9,8 @@ import importlib.util
 import pytest
 from conftest import events_of, outcome_of, run_worker
 
+from playground import experiments
+
 
 def lane_names(messages):
     return [e[3]["name"] for e in events_of(messages) if e[2] == "lane"]
@@ -90,7 +92,8 @@ def test_too_many_threads_stop_adding_throughput(params):
     messages = run_worker("too-many-threads", params)
     outcome = outcome_of(messages)
     assert outcome["held"], outcome
-    m, most = outcome["metrics"], params.get("threads", 256)
+    default = next(p.default for p in experiments.get("too-many-threads").params if p.name == "threads")
+    m, most = outcome["metrics"], params.get("threads", default)
     assert m["gain_over_fewer"] < 1.3 and m["peak_threads"] <= most
     assert 256 <= m["vm_per_thread_kib"] <= 2048  # a 512 KiB stack each, give or take the guard page
     assert 0 < m["rss_per_thread_kib"] < m["vm_per_thread_kib"]  # only touched pages are resident
