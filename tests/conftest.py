@@ -87,6 +87,10 @@ class LiveServer:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
+        return self.wait_healthy("the server")
+
+    def wait_healthy(self, what: str):
+        """Until /healthz answers (30 s at most), or the process has died: then its log says why."""
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -96,7 +100,7 @@ class LiveServer:
                 time.sleep(0.1)
             if self.proc.poll() is not None:
                 break
-        raise RuntimeError(f"the server did not start: {open(self.database + '.log').read()[-2000:]}")
+        raise RuntimeError(f"{what} did not start: {open(self.database + '.log').read()[-2000:]}")
 
     def stop(self, kill: bool = False) -> None:
         if self.proc and self.proc.poll() is None:

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import requests
 from conftest import ROOT, LiveServer, events_of, free_port, result_of
@@ -48,16 +47,7 @@ class GunicornServer(LiveServer):
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own group: stop() can end master and worker together
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(self.url + "/healthz", timeout=1).ok:
-                    return self
-            except requests.ConnectionError:
-                time.sleep(0.1)
-            if self.proc.poll() is not None:
-                break
-        raise RuntimeError(f"gunicorn did not start: {open(self.database + '.log').read()[-2000:]}")
+        return self.wait_healthy("gunicorn")
 
     def stop(self, kill: bool = False) -> None:
         """SIGINT, gunicorn's quick shutdown; but it still waits (up to --graceful-timeout)
