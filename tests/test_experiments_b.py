@@ -49,7 +49,7 @@ def test_gil_release_2047_bytes_keep_the_gil_larger_buffers_do_not():
 
 
 def test_gil_release_zlib_releases_whatever_the_size():
-    outcome = outcome_of(run_worker("gil-release", {"variant": "zlib", "buffer_bytes": 2047, "total_mb": 16}))
+    outcome = outcome_of(run_worker("gil-release", {"variant": "zlib", "buffer_bytes": 2047, "total_mb": 32}))
     assert outcome["held"], outcome
 
 

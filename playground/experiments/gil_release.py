@@ -80,16 +80,16 @@ def run(params, probe):
     work, data = WORK[variant], make_data(variant, params["buffer_bytes"])
     size = getattr(data, "nbytes", len(data))  # may be larger than asked for (see make_data)
     calls = max(count, params["total_mb"] * 2**20 // size) // count * count  # the same work in both phases
-    rounds = []
-    while len(rounds) < 3:
+    rounds, started = [], time.monotonic()
+    while len(rounds) < 3 and time.monotonic() - started < 5:
         # The baseline is one worker thread, not the main thread (FACTS.md: a worker thread runs faster).
         with probe.phase("baseline: 1 thread") as one:
             alone = split_over_threads(work, data, calls, 1, "baseline")
         with probe.phase(f"{count} threads") as many:
             together = split_over_threads(work, data, calls, count, variant)
         rounds.append(verdict(count, variant, size, calls, one, alone, many, together))
-        if rounds[-1].metrics["disturbed_percent"] < 10:
-            break  # else other programs took the CPU: measure again, and the best round counts
+    # Three rounds whatever they say, and the fastest counts, as timeit keeps the best of its repeats:
+    # a hypervisor that takes a virtual CPU away shows in no counter the guest can read at this scale.
     best = max(rounds, key=lambda outcome: outcome.metrics["speedup"])
     best.metrics["rounds"] = len(rounds)
     return best
@@ -173,7 +173,7 @@ EXPERIMENT = Experiment(
         Metric("stopwatch_speedup", "x", "The same ratio of plain wall times."),
         Metric("cores_busy", "cores", "Process CPU time / wall time in the threaded phase."),
         Metric("disturbed_percent", "%", "Share of the phases' time spent waiting for a CPU another program had."),
-        Metric("rounds", "rounds", "How often both phases ran: again while other programs kept the CPU busy."),
+        Metric("rounds", "rounds", "How often both phases ran (3, fewer past 5 s); the fastest round counts."),
     ),
     code=(hash_sha256, compress, multiply, timed, split_over_threads, run, verdict),
     run=run,
@@ -184,8 +184,8 @@ EXPERIMENT = Experiment(
     notes=(
         "Each thread reads how long it was ready to run while every CPU was taken (Linux's "
         "/proc/thread-self/schedstat); that time belongs to other programs and is left out, so a busy "
-        "machine does not decide the verdict. When it was over 10%, both phases run again (3 rounds at "
-        "most) and the best round counts, as timeit keeps the fastest of its repeats. Below 2048 bytes "
+        "machine does not decide the verdict. Both phases run three times (fewer if that takes over 5 s) "
+        "and the fastest round counts, as timeit keeps the fastest of its repeats. Below 2048 bytes "
         "hashlib keeps the GIL (HASHLIB_GIL_MINSIZE): hashing 2047 bytes is as fast per byte, but the threads "
         "take turns. zlib releases the GIL at any size, and NumPy for its products, but with tiny inputs the "
         "Python around each call dominates: zlib gets at least 2 KiB and NumPy at least 90 x 90 per call."
