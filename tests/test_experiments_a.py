@@ -10,6 +10,7 @@ from conftest import events_of, outcome_of, run_worker
 
 
 def counters(messages, name):
+    """A primitive's own counter (docs/events.md: the worker records it after each operation)."""
     return [e[3]["value"] for e in events_of(messages) if e[2] == "C" and e[3]["name"] == name]
 
 
@@ -58,9 +59,9 @@ def test_semaphore(params):
     threads, slots = params.get("threads", 8), params.get("slots", 3)
     assert m["peak_in_use"] == min(threads, slots) and m["left_in_use"] == 0
     assert 0.95 <= m["ratio"] <= 1.5
-    in_use = counters(messages, "in use")
-    assert len(in_use) == 2 * threads  # one sample after each acquire and after each release
-    assert max(in_use) <= slots
+    free = counters(messages, "free slots")
+    assert len(free) == 2 * threads  # one sample after each acquire and after each release
+    assert 0 <= min(free) and max(free) <= slots
 
 
 @pytest.mark.parametrize("params", [{}, {"threads": 16, "delay_ms": 300, "work_ms": 0}])
@@ -86,8 +87,9 @@ def test_producer_consumer(params):
     assert m["produced"] == (threads // 2) * params.get("items", 15)
     assert m["consumed"] == m["distinct"] == m["produced"] == sum(m["per_consumer"])
     assert len(m["per_consumer"]) == threads - threads // 2
-    lengths = counters(messages, "queue length")
-    assert len(lengths) == m["produced"] and max(lengths) == m["longest_queue"] <= maxsize
+    lengths = counters(messages, "length")  # after every put() and get(), stop signals included
+    assert len(lengths) == 2 * (m["produced"] + len(m["per_consumer"]))
+    assert max(lengths) <= maxsize and m["longest_queue"] <= maxsize
     blocked_puts = [e for e in events_of(messages) if e[2] == "B" and e[3] == "blocked in put()"]
     if params.get("variant", "fast-producers") == "fast-producers":
         assert m["blocked_share"] >= 0.5 and blocked_puts and m["longest_queue"] == maxsize

@@ -308,6 +308,7 @@ def test_live_event_stream_shape(scenario):
     last = {}
     gone = set()
     cpu = collections.Counter()
+    waits, cores = {}, []
     for _, tid, kind, data in events:
         assert tid not in gone, "event after gone"
         if kind == "S":
@@ -316,10 +317,17 @@ def test_live_event_stream_shape(scenario):
         elif kind == "cpu":
             assert isinstance(data, int) and data > 0
             cpu[roles[tid]] += data
+        elif kind == "on":  # the futex of a lock wait: only while in "lock", None when it ends
+            assert (data is not None) == (last.get(tid) == "lock") and waits.get(tid) != data
+            waits[tid] = data
+        elif kind == "cores":  # the process as a whole: no thread
+            assert tid is None and 0 <= data <= os.cpu_count() + 0.5
+            cores.append(data)
         else:
             assert kind == "gone" and data is None
             gone.add(tid)
     assert gone == set(roles)  # every thread ended with the process
+    assert cores and max(cores) > 0.5  # the four spinners kept at least one core busy
     for role in ("spin0", "spin1", "spin2", "spin3"):
         assert cpu[role] > 0
     stats = sampler.statistics()

@@ -1,4 +1,4 @@
-"""event: workers wait() on one threading.Event; set() releases them all at once."""
+"""event: workers wait for one start signal (an Event, a Condition or a Barrier), then run together."""
 
 import threading
 import time
@@ -7,27 +7,58 @@ from .declaration import Experiment, Limits, Outcome
 from .params import Metric, Param
 
 
-def worker(number, start, waiting, resumed, work_s):
+def make_signal(kind, count):
+    if kind == "barrier":
+        start = threading.Barrier(count + 1)  # the workers and the main thread
+    elif kind == "condition":
+        start = threading.Condition()
+        start.signalled = False  # what the waiters check: a notify_all() before they wait would be lost
+    else:
+        start = threading.Event()
+    return start
+
+
+def wait_for_signal(kind, start):
+    if kind == "condition":
+        with start:
+            start.wait_for(lambda: start.signalled)  # releases the condition's lock while it waits
+    else:
+        start.wait()  # Event: until start.set(); Barrier: until every party has arrived
+
+
+def give_signal(kind, start):
+    if kind == "event":
+        start.set()
+    elif kind == "condition":
+        with start:
+            start.signalled = True
+            start.notify_all()
+    else:
+        start.wait()  # the main thread is the Barrier's last party: its arrival releases everyone
+
+
+def worker(number, kind, start, waiting, resumed, work_s):
     waiting[number] = time.perf_counter_ns()
-    start.wait()  # blocks until another thread calls start.set()
+    wait_for_signal(kind, start)
     resumed[number] = time.perf_counter_ns()  # the first thing it does once released
     time.sleep(work_s)  # then the workers run together
 
 
 def run(params, probe):
     count, delay_s, work_s = params["threads"], params["delay_ms"] / 1000, params["work_ms"] / 1000
-    start = threading.Event()
+    kind = params["signal"]
+    start = make_signal(kind, count)
     waiting, resumed = [None] * count, [None] * count  # one slot per worker: no lock needed
     threads = [
-        threading.Thread(target=worker, args=(n, start, waiting, resumed, work_s), name=f"worker-{n}")
+        threading.Thread(target=worker, args=(n, kind, start, waiting, resumed, work_s), name=f"worker-{n}")
         for n in range(count)
     ]
     with probe.phase("before the signal"):
         for thread in threads:
             thread.start()
         time.sleep(delay_s)  # the workers sit in wait() meanwhile
-    signalled = time.perf_counter_ns()  # taken before set(), so nobody can resume before it
-    start.set()
+    signalled = time.perf_counter_ns()  # taken before the signal, so nobody can resume before it
+    give_signal(kind, start)
     with probe.phase("after the signal"):
         for thread in threads:
             thread.join()
@@ -73,11 +104,25 @@ EXPERIMENT = Experiment(
     lesson=(
         "A threading.Event is a flag threads can wait for: wait() blocks until another thread calls set(), "
         "then every waiter is released at once, and later wait() calls return immediately. It is the simplest "
-        "way to start many threads together, or to tell them all to stop."
+        "way to start many threads together, or to tell them all to stop. A Condition does the same with a flag "
+        "of your own and notify_all(); a Barrier releases its parties when the last one arrives."
     ),
     claim="No worker goes past wait() before set(); after set(), all resume within a small fraction of their wait.",
     params=(
         Param("threads", int, 6, "Worker threads waiting for the signal.", label="Threads", min=1, max=32),
+        Param(
+            "signal",
+            str,
+            "event",
+            "What the workers wait on.",
+            label="Signal",
+            choices=("event", "condition", "barrier"),
+            choice_help={
+                "event": "threading.Event: set() releases every waiter",
+                "condition": "threading.Condition: a flag, then notify_all()",
+                "barrier": "threading.Barrier(threads + 1): the main thread arrives last",
+            },
+        ),
         Param(
             "delay_ms", int, 500, "How long the main thread waits before set().", label="Delay (ms)", min=50, max=2000
         ),
@@ -94,8 +139,8 @@ EXPERIMENT = Experiment(
         Metric("spread_us", "µs", "last_resume_us - first_resume_us."),
         Metric("last_resume_ratio", "", "last_resume_us / waited_ms: the bound is 0.2."),
     ),
-    code=(worker, run, verdict),
+    code=(make_signal, wait_for_signal, give_signal, worker, run, verdict),
     run=run,
     limits=Limits(wall_s=30, max_threads=32),
-    cases=({"threads": 16, "work_ms": 0},),
+    cases=({"threads": 16, "work_ms": 0}, {"signal": "condition"}, {"signal": "barrier"}),
 )

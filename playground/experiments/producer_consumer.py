@@ -18,11 +18,8 @@ def producer(number, items, make_s, q, blocked, longest, probe):
             with probe.phase("blocked in put()") as wait:
                 q.put(item)
             blocked[number] += wait.wall_ns
-        # qsize() takes the queue's lock only briefly, and this sample is taken outside it,
-        # so a consumer may already have taken the item: the chart's line is a close snapshot.
-        length = q.qsize()
-        probe.count("queue length", length)
-        longest[number] = max(longest[number], length)  # each producer writes only its own slot
+        # qsize() takes the queue's lock only briefly; a consumer may already have taken the item.
+        longest[number] = max(longest[number], q.qsize())  # each producer writes only its own slot
 
 
 def consumer(q, use_s, taken):

@@ -1,24 +1,27 @@
 """rlock: a re-entrant lock lets the thread that holds it take it again."""
 
 import threading
+import time
 
 from .declaration import Experiment, Limits, Outcome
 from .params import Metric, Param
 
 
-def count_down(lock, depth, visits):
+def count_down(lock, depth, visits, hold_s):
     with lock:  # the second time round, this thread already holds the lock
         visits.append(depth)
+        time.sleep(hold_s)  # long enough to see on the chart who holds the lock, and who waits
         if depth > 0:
-            count_down(lock, depth - 1, visits)
+            count_down(lock, depth - 1, visits, hold_s)
 
 
 def run(params, probe):
-    count, depth, kind = params["threads"], params["depth"], params["lock"]
+    count, depth, kind, hold_s = params["threads"], params["depth"], params["lock"], params["hold_ms"] / 1000
     lock = threading.RLock() if kind == "rlock" else threading.Lock()
     visits = []
     threads = [
-        threading.Thread(target=count_down, args=(lock, depth, visits), name=f"recursive-{n}") for n in range(count)
+        threading.Thread(target=count_down, args=(lock, depth, visits, hold_s), name=f"recursive-{n}")
+        for n in range(count)
     ]
     with probe.phase(kind):
         for thread in threads:
@@ -60,6 +63,7 @@ EXPERIMENT = Experiment(
         Param(
             "depth", int, 5, "How many times the function calls itself under the lock.", label="Depth", min=1, max=50
         ),
+        Param("hold_ms", int, 20, "How long each visit holds the lock.", label="Hold (ms)", min=0, max=200),
         Param(
             "lock",
             str,

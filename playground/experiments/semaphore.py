@@ -17,20 +17,16 @@ class Tally:
         self.peak = 0
 
 
-def use_connection(pool, hold_s, tally, probe):
+def use_connection(pool, hold_s, tally):
     with pool:  # blocks while all K connections are taken
         # Counted after acquire() and uncounted before release(): whoever is counted holds a
         # connection, so the count can exceed K only if the semaphore let more than K in.
         with tally.lock:
             tally.in_use += 1
             tally.peak = max(tally.peak, tally.in_use)
-            now = tally.in_use
-        probe.count("in use", now)  # recorded outside the small lock
         time.sleep(hold_s)  # works with the connection: a query, a download
         with tally.lock:
             tally.in_use -= 1
-            now = tally.in_use
-    probe.count("in use", now)  # after release(): nobody waits on the recorder
 
 
 def run(params, probe):
@@ -38,8 +34,7 @@ def run(params, probe):
     pool = threading.BoundedSemaphore(slots)  # release() beyond K raises ValueError: a bug caught early
     tally = Tally()
     threads = [
-        threading.Thread(target=use_connection, args=(pool, hold_s, tally, probe), name=f"client-{n}")
-        for n in range(count)
+        threading.Thread(target=use_connection, args=(pool, hold_s, tally), name=f"client-{n}") for n in range(count)
     ]
     with probe.phase(f"{count} threads, {slots} connections") as phase:
         for thread in threads:

@@ -71,6 +71,7 @@ class WorkerProcess:
         self.pid = self.popen.pid
         self.reader = LineReader(self.popen.stdout.fileno())
         self.interpreter: dict = {}
+        self.layout: dict = {}  # where its locks keep their futex and owner (primitives.calibrate)
 
     def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:
         deadline = time.monotonic() + timeout
@@ -78,6 +79,7 @@ class WorkerProcess:
             for message in self.reader.read(deadline - time.monotonic()):
                 if message.get("type") == "ready":
                     self.interpreter = message["interpreter"]
+                    self.layout = message.get("layout") or {}
                     return
         self.kill()
         raise WorkerError(f"the worker did not start: {self.stderr_tail() or 'no output'}")

@@ -161,11 +161,12 @@ def proc_readable(pid: int) -> tuple[bool, str]:
 
 
 class _Thread:
-    __slots__ = ("cpu", "cpu0", "raw", "sched_fd", "state", "stuck_since", "sys_fd", "t0")
+    __slots__ = ("cpu", "cpu0", "futex", "raw", "sched_fd", "state", "stuck_since", "sys_fd", "t0")
 
     def __init__(self, sys_fd, sched_fd):
         self.sys_fd, self.sched_fd = sys_fd, sched_fd
         self.raw, self.state = b"", None  # last syscall line read, last state reported
+        self.futex = None  # the address it is blocked on while in "lock": which primitive (ownership.py)
         self.stuck_since = None  # since when it waits on a lock with no timeout (deadlock watch)
         self.cpu0, self.cpu, self.t0 = None, 0, 0  # on-CPU ns at window start, latest; window start
 
@@ -179,8 +180,10 @@ class Sampler:
     """
 
     def __init__(self, pid: int, on_events, *, interval_s=0.001, batch_s=0.025, cpu_window_s=0.020,
-                 exclude_tids=(), clock=time.perf_counter_ns, gil=True, max_threads=512):  # fmt: skip
+                 exclude_tids=(), clock=time.perf_counter_ns, gil=True, max_threads=512, watch=None):  # fmt: skip
         self.pid, self._on_events, self._clock = pid, on_events, clock
+        # watch(): extra reads at each sample, e.g. RLock owners from memory -> [(key, data)] "own" events
+        self._watch = watch
         # gil=False (a free-threaded interpreter running without its GIL): futex
         # waits in libpython's data are then its own internal locks, never a GIL.
         self._has_gil = gil
@@ -201,6 +204,8 @@ class Sampler:
         self._stopping = False
         self._intervals: deque = deque(maxlen=100_000)
         self._samples = self._cost_ns = self._errors = self._cpu_ns = self._wall_ns = 0
+        self._gone_cpu = 0  # on-CPU ns of threads that have exited, for the busy-cores line
+        self._cores_t = self._cores_cpu = None  # start of the current busy-cores window, CPU then
         self._seen: set = set()
         self.last_error = ""
 
@@ -254,6 +259,10 @@ class Sampler:
             return None
         since = [th.stuck_since for th in threads]
         return None if None in since else max(since)
+
+    def stuck(self) -> dict[int, int]:
+        """tid -> since when (clock ns) it waits on a lock with no timeout; any thread may call it."""
+        return {tid: th.stuck_since for tid, th in list(self._threads.items()) if th.stuck_since is not None}
 
     # ---- everything below runs on the sampler thread ----
 
@@ -350,6 +359,7 @@ class Sampler:
     def _gone(self, tid, t, report=True):
         th = self._threads.pop(tid)
         self._close(th)
+        self._gone_cpu += th.cpu
         if report:
             if th.cpu0 is not None and th.cpu > th.cpu0:  # the last, partial window
                 self._events.append([t, tid, "cpu", th.cpu - th.cpu0])
@@ -408,6 +418,10 @@ class Sampler:
                 if state != th.state:
                     th.state = state
                     events.append([t, tid, "S", state])
+                futex = int(line.split()[1], 16) if state == "lock" else None
+                if futex != th.futex:
+                    th.futex = futex
+                    events.append([t, tid, "on", futex])
                 th.stuck_since = (th.stuck_since or t) if state == "lock" and untimed_wait(line) else None
             if th.cpu0 is None:
                 th.cpu0, th.t0 = th.cpu, t
@@ -415,7 +429,19 @@ class Sampler:
                 if th.cpu > th.cpu0:
                     events.append([t, tid, "cpu", th.cpu - th.cpu0])
                 th.cpu0, th.t0 = th.cpu, t
+        self._busy_cores(t)
+        if self._watch is not None:
+            events.extend([t, key, "own", data] for key, data in self._watch())
         return True
+
+    def _busy_cores(self, t):
+        """Process-wide CPU over wall time, one ``cores`` event per CPU window."""
+        if self._cores_t is not None and t - self._cores_t < self._window:
+            return
+        cpu = self._gone_cpu + sum(th.cpu for th in self._threads.values())
+        if self._cores_t is not None:
+            self._events.append([t, None, "cores", round((cpu - self._cores_cpu) / (t - self._cores_t), 3)])
+        self._cores_t, self._cores_cpu = t, cpu
 
     def _list_tasks(self, t):
         self._relist = False  # first, so that an exclude() from now on asks again

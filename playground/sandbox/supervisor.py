@@ -25,12 +25,14 @@ import time
 
 from ..runs import Run, RunState
 from ..timeline import state_totals
+from .ownership import Ownership
 from .sampler import Sampler, proc_readable
 
 READ_CHUNK = 1 << 16
 POLL_S = 0.05  # how often the loop checks for cancellation while the worker is quiet
 VIEWER_GRACE_S = 3.0  # longest wait for the page that started a run to connect
-DEADLOCK_NS = 500_000_000  # every thread stuck on a lock this long: deadlocked (no timeout can end it)
+DEADLOCK_NS = 500_000_000  # threads stuck on a lock this long: look for a cycle (no timeout can end it)
+REFS_WAIT_NS = 400_000_000  # how long the worker gets to say which locks its threads refer to
 
 
 class LaneMap:
@@ -39,41 +41,99 @@ class LaneMap:
     Called from the supervisor thread (``add_worker_events``) and the sampler
     thread (``add_sampled``). Both hand their events to ``sink`` while holding
     the lock, so each lane's events reach the run in time order even when a
-    thread's first samples had to wait for the worker to name it.
+    thread's first samples had to wait for the worker to name it. With an
+    :class:`Ownership` it also turns futex waits and RLock owners read from
+    memory into ``W``/``U``/``A``/``R`` events (docs/events.md).
     """
 
-    def __init__(self, t0: int, sink):
+    def __init__(self, t0: int, sink, ownership: Ownership | None = None):
         self.t0 = t0
         self.sink = sink
-        self._lanes: dict[int, int] = {}
+        self.ownership = ownership
+        self._lanes: dict[int, int] = {}  # native tid -> lane
+        self._idents: dict[int, int] = {}  # threading.get_ident() -> lane (an RLock's owner field)
         self._pending: dict[int, list] = {}
+        self._pending_owners: dict[int, list] = {}  # ident not named yet -> [(t, primitive id)]
         self._lock = threading.Lock()
 
     def add_worker_events(self, batch: list) -> None:
         with self._lock:
-            released = []
+            out = []
             for event in batch:
-                if event[2] == "lane":
+                kind = event[2]
+                if kind == "lane":
                     tid, lane = event[3]["tid"], event[1]
                     self._lanes[tid] = lane
-                    released.extend([t, lane, kind, data] for t, kind, data in self._pending.pop(tid, ()))
-            self.sink(batch + released)
+                    out.append(event)
+                    for t, pending_kind, data in self._pending.pop(tid, ()):
+                        out.extend(self._translate(t, lane, pending_kind, data))
+                    if "ident" in event[3]:
+                        self._idents[event[3]["ident"]] = lane
+                        for t, pid in self._pending_owners.pop(event[3]["ident"], ()):
+                            out.extend(self._translate(t, lane, "own", pid))
+                elif kind == "P" and self.ownership is not None:
+                    out.append([event[0], event[1], "P", self.ownership.register(event[3])])
+                elif kind == "K":  # which locks a stuck thread refers to: for the supervisor only
+                    if self.ownership is not None:
+                        self.ownership.refs[event[1]] = event[3]
+                else:
+                    out.append(event)
+            self.sink(out)
 
     def add_sampled(self, batch: list) -> None:
         with self._lock:
             out = []
-            for t, tid, kind, data in batch:
+            for t, key, kind, data in batch:
                 if kind == "gone":
                     continue  # the worker's own "end" event closes the lane
                 t -= self.t0
-                lane = self._lanes.get(tid)
+                if kind == "cores":
+                    out.append([t, -1, kind, data])  # the process as a whole
+                    continue
+                if kind == "own":  # key: the RLock owner's ident (0: free), data: the RLock's id
+                    lane = self._idents.get(key) if key else -1
+                    if lane is None:
+                        self._pending_owners.setdefault(key, []).append((t, data))
+                    else:
+                        out.extend(self._translate(t, lane, kind, data))
+                    continue
+                lane = self._lanes.get(key)
                 if lane is not None:
-                    out.append([t, lane, kind, data])
+                    out.extend(self._translate(t, lane, kind, data))
                 else:
-                    pending = self._pending.setdefault(tid, [])
+                    pending = self._pending.setdefault(key, [])
                     if len(pending) < 10_000:  # a thread the worker never names: bounded
                         pending.append((t, kind, data))
             self.sink(out)
+
+    def _translate(self, t: int, lane: int, kind: str, data) -> list:
+        own = self.ownership
+        if kind == "on":  # the futex a thread blocks on (None: no longer on a lock)
+            return [[t, lane, k, d] for k, d in own.wait_changed(lane, data)] if own else []
+        if kind == "own":
+            return [[t, n, k, d] for n, k, d in own.owner_changed(data, lane)] if own else []
+        return [[t, lane, kind, data]]
+
+    def add_holds(self, cycle: list, stuck_since: dict) -> None:
+        """The owners the deadlock watch inferred, as ``A`` events (supervisor thread).
+
+        They arrive late, dated when the owner began to wait: it held the lock at
+        least from then on (it could not have taken it while blocked).
+        """
+        with self._lock:
+            since = {self._lanes.get(tid): t - self.t0 for tid, t in stuck_since.items()}
+            self.sink(
+                [
+                    [since[step["held_by"]], step["held_by"], "A", {"id": step["waits_for"], "inferred": True}]
+                    for step in cycle
+                    if step["inferred"] and step["held_by"] in since
+                ]
+            )
+
+    def stuck_lanes(self, tids) -> set[int]:
+        """Lanes of these native tids (any thread)."""
+        lanes = dict(self._lanes)  # a C-level copy: safe beside the other threads
+        return {lanes[tid] for tid in tids if tid in lanes}
 
 
 class LineReader:
@@ -123,6 +183,76 @@ def describe_exit(returncode: int | None, limits=None) -> str:
     return f"the worker exited with status {returncode}"
 
 
+class DeadlockWatch:
+    """Supervisor thread, every poll: are threads stuck for good, and is there a cycle?
+
+    A thread "stuck" waits on a lock with no timeout (sampler). Once some have
+    been stuck for DEADLOCK_NS, the wait-for graph (ownership.py) is searched
+    for a cycle; if a plain Lock's owner is needed, the worker is asked once
+    (SIGUSR1) which locks each thread refers to. Every thread stuck and no
+    cycle found (owners unknown) still ends the run, unnamed, as before.
+    """
+
+    def __init__(self, pid: int, sampler: Sampler, lanes: LaneMap, run: Run):
+        self.pid, self.sampler, self.lanes, self.run = pid, sampler, lanes, run
+        self.asked_at: int | None = None
+
+    def check(self, now: int) -> tuple[str, list | None] | None:
+        stuck_tids = [tid for tid, since in self.sampler.stuck().items() if now - since >= DEADLOCK_NS]
+        if not stuck_tids:
+            return None
+        own = self.lanes.ownership
+        stuck = self.lanes.stuck_lanes(stuck_tids)
+        cycle = own.cycle(stuck) if own is not None else None
+        if cycle:
+            self.lanes.add_holds(cycle, self.sampler.stuck())
+            return self._describe(cycle), self._named(cycle)
+        unknown = own is not None and any(
+            own.primitives.get(own.waiting.get(lane), {}).get("type") == "Lock"
+            and own.owner(own.waiting[lane], stuck)[0] is None
+            for lane in stuck
+        )
+        if unknown and self.asked_at is None:
+            self.asked_at = now
+            try:
+                os.kill(self.pid, signal.SIGUSR1)  # the worker answers with K events (primitives.py)
+            except ProcessLookupError:
+                pass
+            return None
+        since = self.sampler.all_stuck_since()
+        if since is None or now - since < DEADLOCK_NS or (self.asked_at and now - self.asked_at < REFS_WAIT_NS):
+            return None
+        names = sorted(self._name(lane) for lane in stuck) or ["all threads"]
+        return (
+            f"every thread waited on a lock with no timeout for {DEADLOCK_NS / 1e9:g} s ({', '.join(names)}); "
+            "nothing in the process could wake them, so the run was stopped",
+            None,
+        )
+
+    def _name(self, lane: int) -> str:
+        return self.run.lanes.get(lane, {}).get("name", f"thread {lane}")
+
+    def _named(self, cycle: list) -> list:
+        primitives = self.lanes.ownership.primitives
+        return [
+            {
+                "lane": step["lane"],
+                "thread": self._name(step["lane"]),
+                "waits_for": {"id": step["waits_for"], "name": primitives[step["waits_for"]]["name"]},
+                "held_by": step["held_by"],
+                "inferred": step["inferred"],
+            }
+            for step in cycle
+        ]
+
+    def _describe(self, cycle: list) -> str:
+        steps = "; ".join(
+            f"{step['thread']} waits for {step['waits_for']['name']}, held by {self._name(step['held_by'])}"
+            for step in self._named(cycle)
+        )
+        return f"deadlock: {steps}. Nothing in the process could break the cycle, so the run was stopped"
+
+
 def supervise(
     run: Run, worker, experiment, persist, *, layers=None, max_wall_s: float | None = None, sample: bool = True
 ) -> None:
@@ -143,7 +273,7 @@ def supervise(
     params = {k: v for k, v in run.params.items() if k != "python"}  # the pool's choice, not the experiment's
     worker.send_job({"experiment": run.experiment, "params": params})
     deadline = time.monotonic() + wall_s
-    sampler = None
+    sampler = watch = cycle = None
     lanes: LaneMap | None = None
     final: dict | None = None
     ending: tuple[RunState, str] | None = None
@@ -156,23 +286,20 @@ def supervise(
             if remaining <= 0:
                 ending = (RunState.TIMED_OUT, f"wall-clock limit of {wall_s:g} s reached; the worker was killed")
                 break
-            stuck = sampler.all_stuck_since() if sampler is not None else None
-            if stuck is not None and time.perf_counter_ns() - stuck >= DEADLOCK_NS:
-                names = sorted(info["name"] for info in run.lanes.values() if info.get("tid") in sampler.tids())
-                ending = (
-                    RunState.DEADLOCKED,
-                    f"every thread waited on a lock with no timeout for {DEADLOCK_NS / 1e9:g} s "
-                    f"({', '.join(names) or 'all threads'}); nothing in the process could wake them, so the run was stopped",
-                )
+            found = watch.check(time.perf_counter_ns()) if watch is not None else None
+            if found is not None:
+                ending = (RunState.DEADLOCKED, found[0])
+                cycle = found[1]
                 break
             for message in reader.read(min(remaining, POLL_S)):
                 kind = message.get("type")
                 if kind == "events" and lanes is not None:
                     lanes.add_worker_events(message["events"])
                 elif kind == "started":
-                    lanes = LaneMap(message["t0"], run.add_events)
+                    lanes = LaneMap(message["t0"], run.add_events, Ownership(worker.pid, worker.layout))
                     gil = worker.interpreter.get("gil_enabled", True)
                     sampler, observation = start_sampler(worker.pid, lanes, message["internal_tids"], sample, gil)
+                    watch = DeadlockWatch(worker.pid, sampler, lanes, run) if sampler is not None else None
                     run.set_running(worker.interpreter, {**observation, "worker_pid": worker.pid})
                 elif kind in ("result", "error"):
                     final = message
@@ -190,14 +317,18 @@ def supervise(
             if sampler.last_error:
                 stats["last_error"] = sampler.last_error  # shown, never swallowed
             run.observation = {**run.observation, "sampler": stats}
+        if lanes is not None and lanes.ownership is not None:
+            lanes.ownership.close()
         worker.close()
 
     if ending is not None and ending[0] is RunState.DEADLOCKED and experiment.on_deadlock is not None:
         params = {k: v for k, v in run.params.items() if k != "python"}
         result = experiment.on_deadlock(params, ending[1]).as_dict()
+        if cycle:
+            result["cycle"] = cycle
         run.finish(RunState.DEADLOCKED, result=result, reason=ending[1], persist=persist)
     elif ending is not None:
-        run.finish(ending[0], reason=ending[1], persist=persist)
+        run.finish(ending[0], result={"cycle": cycle} if cycle else None, reason=ending[1], persist=persist)
     elif final["type"] == "result":
         result = dict(final["outcome"])
         observed = state_totals(run.events) if run.observation.get("os_states") else {}
@@ -220,6 +351,7 @@ def start_sampler(pid: int, lanes: LaneMap, internal_tids, sample: bool, gil: bo
     readable, why = proc_readable(pid)
     if not readable:
         return None, {"os_states": False, "why": why}
-    sampler = Sampler(pid, lanes.add_sampled, exclude_tids=tuple(internal_tids), gil=gil)
+    watch = lanes.ownership.read_changes if lanes.ownership is not None else None
+    sampler = Sampler(pid, lanes.add_sampled, exclude_tids=tuple(internal_tids), gil=gil, watch=watch)
     sampler.start()
     return sampler, {"os_states": True, "why": "states sampled from /proc at about 1 kHz"}

@@ -9,7 +9,7 @@ Protocol, JSON lines. The job arrives on stdin. Messages leave on a private
 copy of the original stdout; fd 1 itself is pointed at stderr so that a
 C-level write to stdout can never corrupt the protocol::
 
-    -> {"type": "ready", "pid", "interpreter"}            before the job
+    -> {"type": "ready", "pid", "interpreter", "layout"}  before the job
     <- {"experiment": slug, "params": {...}}              the job (stdin)
     -> {"type": "started", "t0", "main_tid", "internal_tids"}
     -> {"type": "events", "events": [[t_ns, lane, kind, data], ...]}   every ~25 ms
@@ -28,12 +28,14 @@ from __future__ import annotations
 import json
 import os
 import resource
+import signal
 import sys
 import threading
 import time
 import traceback
 
 from playground import experiments
+from playground.primitives import Primitives, calibrate
 from playground.probe import LaneWriter, Probe, interpreter_info
 
 # DESIGN.md: one message every 20-50 ms, many events each. Every wake-up is a
@@ -201,7 +203,8 @@ def main() -> None:
         os.nice(10)  # the web server stays responsive while experiments burn CPU
     except OSError:
         pass
-    channel.send({"type": "ready", "pid": os.getpid(), "interpreter": interpreter_info()})
+    layout = calibrate()  # where this interpreter keeps a lock's futex and an RLock's owner
+    channel.send({"type": "ready", "pid": os.getpid(), "interpreter": interpreter_info(), "layout": layout})
 
     line = sys.stdin.readline()
     if not line.strip():
@@ -221,6 +224,10 @@ def main() -> None:
     flusher = Flusher(probe, channel)
     flusher.start()  # before install(): the flusher is ours, not the experiment's
     probe.install()
+    primitives = Primitives(probe, experiment.run.__module__, layout)
+    primitives.install()
+    # The supervisor's question when threads are stuck for good: who refers to which lock?
+    signal.signal(signal.SIGUSR1, lambda *_: primitives.references())
     writer = LaneWriter(probe)
     channel.send(
         {
@@ -243,6 +250,7 @@ def main() -> None:
     except BaseException as exc:  # the run's own failure, reported with its traceback
         message = {"type": "error", "error": explain(exc, experiment.limits), "traceback": traceback.format_exc()}
     usage = resource.getrusage(resource.RUSAGE_SELF)
+    primitives.uninstall()
     sys.stdout = sys.__stdout__
     writer.close()
     probe.emit("end", None, lane=0)

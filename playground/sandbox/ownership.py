@@ -1,0 +1,175 @@
+"""Who waits for which primitive, who holds it, and the wait-for graph's cycles.
+
+The supervisor's side of docs/events.md. The worker registers each Lock and
+RLock the experiment creates (``P``: address, and for a Lock the address of
+the futex it sleeps on). From then on nothing runs in the observed process:
+
+- a thread the sampler sees blocked on a futex waits for the primitive whose
+  futex that is (``W``/``U``);
+- an RLock's owner is read from the process's memory (``/proc/<pid>/mem``)
+  at each sample (``A``/``R``);
+- a plain Lock stores no owner. When threads are stuck for good the worker
+  lists, per thread, the locks its frames refer to (``K``), and the owner is
+  taken to be the one stuck thread that refers to the lock and does not wait
+  for it; if all of them wait for it, the one that refers to it from more
+  frames, two at least (a recursive function that re-took its own Lock). No
+  guess while a thread that can still move (not stuck, not in ``join()``)
+  refers to it. Such owners are marked ``inferred``.
+
+Pure bookkeeping plus one file read; the LaneMap calls everything here while
+holding its lock, from the supervisor thread (worker events) and the sampler
+thread (sampled events, memory reads).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+
+
+class Ownership:
+    def __init__(self, pid: int, layout: dict | None):
+        self.pid = pid
+        self.layout = layout or {}
+        self.primitives: dict[int, dict] = {}  # id -> {"type", "name", "addr"}
+        self._by_futex: dict[int, int] = {}  # futex address -> Lock id
+        self._rlocks: dict[int, int] = {}  # RLock id -> owner ident last read (0: free)
+        self.waiting: dict[int, int] = {}  # lane -> id of the primitive it waits for now
+        self.holders: dict[int, int] = {}  # RLock id -> lane holding it now (from memory)
+        self.refs: dict[int, dict] = {}  # lane -> {"direct": [ids], "listed": [ids]} (K events)
+        try:  # opened once, here: the sampler and supervisor threads both pread() it
+            self._mem: int | None = os.open(f"/proc/{pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:  # not ours to read: waits are still named, RLock owners are not
+            self._mem = None
+
+    # -- registration and waits ----------------------------------------------------
+
+    def register(self, data: dict) -> dict:
+        """A ``P`` event's data; returns it without the addresses (the page has no use for them)."""
+        pid = data["id"]
+        self.primitives[pid] = {"type": data.get("type"), "name": data.get("name"), "addr": data.get("addr")}
+        if data.get("futex"):
+            self._by_futex[data["futex"]] = pid
+        if data.get("type") == "RLock" and data.get("addr") and self.layout.get("rlock_owner") is not None:
+            self._rlocks[pid] = 0
+        return {k: v for k, v in data.items() if k not in ("addr", "futex")}
+
+    def wait_changed(self, lane: int, futex: int | None) -> list[tuple[str, dict]]:
+        """The sampler saw ``lane`` block on ``futex`` (None: it stopped waiting on a lock)."""
+        out = []
+        before = self.waiting.pop(lane, None)
+        now = self._by_futex.get(futex) if futex is not None else None
+        if now is None and futex is not None:
+            now = self._rlock_by_futex(futex)
+        if before is not None and before != now:
+            out.append(("U", {"id": before}))
+        if now is not None:
+            self.waiting[lane] = now
+            if before != now:
+                out.append(("W", {"id": now}))
+        return out
+
+    def _rlock_by_futex(self, futex: int) -> int | None:
+        # An RLock wraps a lock of its own: the futex pointer sits at the same offset as a Lock's.
+        offset = self.layout.get("lock_futex")
+        if offset is None:
+            return None
+        for pid in self._rlocks:
+            if self._read_word(self.primitives[pid]["addr"] + offset) == futex:
+                self._by_futex[futex] = pid  # found once, kept
+                return pid
+        return None
+
+    # -- RLock owners, read from memory ----------------------------------------------
+
+    def read_changes(self) -> list[tuple[int, int]]:
+        """(owner ident or 0, RLock id) for each RLock whose owner changed since the last read.
+
+        Sampler thread, every sample: one 8-byte read per RLock (a few µs).
+        """
+        out = []
+        offset = self.layout.get("rlock_owner")
+        for pid, previous in list(self._rlocks.items()):  # a C-level copy: register() may add meanwhile
+            owner = self._read_word(self.primitives[pid]["addr"] + offset)
+            if owner is not None and owner != previous:
+                self._rlocks[pid] = owner
+                out.append((owner, pid))
+        return out
+
+    def owner_changed(self, pid: int, lane: int) -> list[tuple[int, str, dict]]:
+        """RLock ``pid`` is now held by ``lane`` (-1: free): (lane, kind, data) events."""
+        out = []
+        before = self.holders.pop(pid, None)
+        if before is not None and before != lane:
+            out.append((before, "R", {"id": pid}))
+        if lane >= 0:
+            self.holders[pid] = lane
+            if before != lane:
+                out.append((lane, "A", {"id": pid}))
+        return out
+
+    def _read_word(self, address: int) -> int | None:
+        mem = self._mem
+        if mem is None:
+            return None
+        try:
+            raw = os.pread(mem, 8, address)
+        except OSError:  # the process is gone
+            return None
+        return struct.unpack("<Q", raw)[0] if len(raw) == 8 else None
+
+    def close(self) -> None:
+        """Supervisor thread, after the sampler has stopped."""
+        mem, self._mem = self._mem, None
+        if mem is not None:
+            os.close(mem)
+
+    # -- the wait-for graph ------------------------------------------------------------
+
+    def owner(self, pid: int, stuck: set[int]) -> tuple[int | None, bool]:
+        """(lane holding primitive ``pid``, inferred?) or (None, False) if unknown."""
+        if pid in self.holders:
+            return self.holders[pid], False
+        if self.primitives.get(pid, {}).get("type") != "Lock":
+            return None, False
+        # Only a thread blocked on one of the run's primitives can be part of a cycle: the main
+        # thread, stuck in join() with the lock in its locals, is no candidate.
+        candidates = [lane for lane in stuck if lane in self.waiting]
+        for field in ("direct", "listed"):
+            frames = {lane: self.refs.get(lane, {}).get(field, []).count(pid) for lane in candidates}
+            refer = {lane for lane, n in frames.items() if n}
+            if any(
+                pid in refs.get(field, ()) and lane not in candidates and not refs.get("joining")
+                for lane, refs in self.refs.items()
+            ):
+                return None, False  # a thread that can still move refers to it: it may be the owner
+            others = {lane for lane in refer if self.waiting.get(lane) != pid}
+            if len(others) == 1:
+                return others.pop(), True
+            if others:
+                return None, False  # two candidates: no guess
+            deepest = sorted(refer, key=lambda lane: frames[lane], reverse=True)
+            if deepest and frames[deepest[0]] >= 2 and (len(deepest) == 1 or frames[deepest[0]] > frames[deepest[1]]):
+                return deepest[0], True  # all wait for it; one refers to it from an outer frame too: it holds it
+        return None, False
+
+    def cycle(self, stuck: set[int]) -> list[dict] | None:
+        """A cycle among the ``stuck`` lanes: lane -> waited primitive -> owner lane -> ..."""
+        edges = {}
+        for lane in stuck:
+            pid = self.waiting.get(lane)
+            if pid is not None:
+                held_by, inferred = self.owner(pid, stuck)
+                if held_by is not None:
+                    edges[lane] = (pid, held_by, inferred)
+        for start in sorted(edges):
+            path, seen = [], {}
+            lane = start
+            while lane in edges and lane not in seen:
+                seen[lane] = len(path)
+                pid, held_by, inferred = edges[lane]
+                path.append({"lane": lane, "waits_for": pid, "held_by": held_by, "inferred": inferred})
+                lane = held_by
+            if lane in seen:
+                return path[seen[lane] :]
+        return None

@@ -1,0 +1,174 @@
+"""Primitives drawn: what the worker registers, what the supervisor reads from outside,
+and the wait-for graph that names a deadlock's cycle (docs/events.md).
+
+The graph is tested on its own (cycles of 2 and 3, a thread that re-took its own Lock,
+no false cycle where the locks are taken in order); every primitive type from real
+worker processes; deadlocks, waits and RLock owners from a real server.
+"""
+
+import pytest
+from conftest import events_of, outcome_of, result_of, run_worker
+
+from playground.sandbox.ownership import Ownership
+
+
+def graph(waits: dict, refs: dict, kinds=None, joining=(0,)) -> Ownership:
+    """An Ownership with primitives 1..n registered and lane -> waited id / referenced ids
+    (lane 0, the main thread, is in join())."""
+    own = Ownership(pid=0, layout={})  # /proc/0 does not exist: no memory reads
+    ids = set(waits.values()) | {pid for r in refs.values() for pid in r}
+    for pid in sorted(ids):
+        own.register({"id": pid, "type": (kinds or {}).get(pid, "Lock"), "name": f"locks[{pid}]"})
+    own.waiting.update(waits)
+    own.refs.update({lane: {"direct": r, "listed": [], "joining": lane in joining} for lane, r in refs.items()})
+    return own
+
+
+def test_a_cycle_of_two_threads_is_named():
+    # lane 1 holds lock 1 and waits for 2; lane 2 holds 2 and waits for 1; lane 0 (main) joins.
+    own = graph({1: 2, 2: 1}, {0: [1, 2], 1: [1, 2], 2: [2, 1]})
+    cycle = own.cycle({0, 1, 2})
+    assert [(s["lane"], s["waits_for"], s["held_by"]) for s in cycle] == [(1, 2, 2), (2, 1, 1)]
+    assert all(s["inferred"] for s in cycle)  # plain Locks store no owner: it was inferred
+
+
+def test_a_cycle_of_three_threads_is_named():
+    own = graph({1: 2, 2: 3, 3: 1}, {1: [1, 2], 2: [2, 3], 3: [3, 1]})
+    cycle = own.cycle({1, 2, 3})
+    assert [(s["lane"], s["held_by"]) for s in cycle] == [(1, 2), (2, 3), (3, 1)]
+
+
+def test_rlock_owners_read_from_memory_are_not_inferred():
+    own = graph({1: 2, 2: 1}, {}, kinds={1: "RLock", 2: "RLock"})
+    own.owner_changed(1, 1)
+    own.owner_changed(2, 2)
+    cycle = own.cycle({1, 2})
+    assert [(s["lane"], s["held_by"], s["inferred"]) for s in cycle] == [(1, 2, False), (2, 1, False)]
+
+
+def test_a_thread_that_retakes_its_own_lock_waits_for_itself():
+    # recursive-0 is two frames deep in `with lock:`; recursive-1 waits at its first.
+    own = graph({1: 1, 2: 1}, {1: [1, 1], 2: [1]})
+    assert [(s["lane"], s["held_by"]) for s in own.cycle({0, 1, 2})] == [(1, 1)]
+
+
+def test_no_false_cycle_when_locks_are_taken_in_one_order():
+    # ordered: lane 1 holds 1 and waits for 2, held by lane 2, which sleeps (not stuck).
+    own = graph({1: 2, 3: 1}, {1: [1, 2], 2: [1, 2], 3: [1, 3]})
+    assert own.cycle({1, 3}) is None
+    # Two threads could hold it: no guess, no cycle.
+    own = graph({1: 2, 2: 1, 3: 1}, {1: [1, 2], 2: [1, 2], 3: [2, 1]})
+    assert own.owner(2, {1, 2, 3}) == (None, False)
+    # Only the waiter refers to it, from one frame: it does not hold it (someone else does).
+    own = graph({1: 2}, {1: [1, 2]})
+    assert own.owner(2, {1}) == (None, False)
+
+
+def test_waits_follow_the_futex_a_thread_sleeps_on():
+    own = Ownership(pid=0, layout={})
+    own.register({"id": 7, "type": "Lock", "name": "lock", "addr": 1000, "futex": 0xABC})
+    assert own.wait_changed(3, 0xABC) == [("W", {"id": 7})]
+    assert own.wait_changed(3, 0xABC) == []  # the same wait, sampled again
+    assert own.wait_changed(3, 0xDEF) == [("U", {"id": 7})]  # some other futex: not one of ours
+    assert own.wait_changed(3, None) == []
+
+
+# -- every primitive type, from a real worker -----------------------------------------------
+
+
+def primitives_of(messages):
+    return {e[3]["id"]: e[3] for e in events_of(messages) if e[2] == "P"}
+
+
+def of_primitive(messages, pid, kind):
+    return [e for e in events_of(messages) if e[2] == kind and e[3].get("id") == pid]
+
+
+@pytest.mark.parametrize("signal, kind", [("event", "Event"), ("condition", "Condition"), ("barrier", "Barrier")])
+def test_each_start_signal_is_registered_and_its_waits_recorded(signal, kind):
+    messages = run_worker("event", {"signal": signal, "threads": 3, "delay_ms": 100, "work_ms": 0})
+    assert outcome_of(messages)["held"]
+    [(pid, data)] = [(pid, p) for pid, p in primitives_of(messages).items() if p["type"] == kind]
+    assert data["name"] == "start" and "addr" not in primitives_of(messages)  # no addresses reach the page
+    waits, ends = of_primitive(messages, pid, "W"), of_primitive(messages, pid, "U")
+    workers = {e[1] for e in waits} - {0}  # the main thread is a Barrier's last party: it may wait too
+    assert len(workers) == 3 and len(ends) == len(waits)  # every worker waited, and stopped waiting
+    if kind == "Event":
+        assert [e[3]["set"] for e in of_primitive(messages, pid, "F")] == [True]
+        assert of_primitive(messages, pid, "F")[0][0] <= min(e[0] for e in ends)  # set() came first
+    if kind == "Barrier":
+        assert data["parties"] == 4 and max(e[3]["value"] for e in of_primitive(messages, pid, "C")) <= 4
+
+
+def test_a_semaphores_count_never_exceeds_its_bound():
+    messages = run_worker("semaphore", {"threads": 6, "slots": 2, "hold_ms": 30})
+    assert outcome_of(messages)["held"]
+    [pool] = [p for p in primitives_of(messages).values() if p["type"] == "BoundedSemaphore"]
+    free = [e[3]["value"] for e in of_primitive(messages, pool["id"], "C")]
+    assert pool["bound"] == 2 and len(free) == 12  # after each acquire and each release
+    assert min(free) == 0 and all(0 <= n <= 2 for n in free)  # all slots taken at times, never more
+    holds, releases = of_primitive(messages, pool["id"], "A"), of_primitive(messages, pool["id"], "R")
+    assert len(holds) == len(releases) == 6
+    assert len(of_primitive(messages, pool["id"], "W")) >= 3  # 6 clients, 2 slots: some waited
+
+
+def test_a_queues_length_is_recorded_and_bounded():
+    messages = run_worker("producer-consumer", {"threads": 4, "maxsize": 3, "items": 10, "work_ms": 10})
+    assert outcome_of(messages)["held"]
+    [q] = [p for p in primitives_of(messages).values() if p["type"] == "Queue"]
+    lengths = [e[3]["value"] for e in of_primitive(messages, q["id"], "C")]
+    assert q["maxsize"] == 3 and max(lengths) == 3 and all(0 <= n <= 3 for n in lengths)
+    assert of_primitive(messages, q["id"], "W")  # fast producers: put() waited for room
+
+
+def test_locks_are_registered_by_name_and_left_as_they_are():
+    messages = run_worker("race-condition", {"variant": "locked", "threads": 2, "increments": 10_000})
+    assert outcome_of(messages)["metrics"]["lost_updates"] == 0
+    [lock] = primitives_of(messages).values()
+    assert (lock["type"], lock["name"]) == ("Lock", "lock")  # the module's global, found at install
+    # Nothing per acquire: the C lock stays unwrapped (docs/events.md, the observer effect).
+    assert not [e for e in events_of(messages) if e[2] in ("A", "R", "W", "U")]
+
+
+# -- a real server: waits, owners and cycles read from outside ---------------------------------
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_a_deadlock_names_its_cycle(live, threads):
+    _, messages = live.run_to_end("deadlock", threads=threads, variant="naive", hold_ms=50)
+    result = result_of(messages)
+    assert result["state"] == "deadlocked", result
+    cycle = result["result"]["cycle"]
+    assert len(cycle) == threads
+    lanes = {step["lane"] for step in cycle}
+    assert {step["held_by"] for step in cycle} == lanes  # a cycle: each waits for the next
+    names = {f"locks[{n}]" for n in range(threads)}
+    assert {step["waits_for"]["name"] for step in cycle} == names
+    assert "deadlock:" in result["reason"] and "held by" in result["reason"]
+    events = events_of(messages)
+    waits = {(e[1], e[3]["id"]) for e in events if e[2] == "W"}
+    assert {(s["lane"], s["waits_for"]["id"]) for s in cycle} <= waits  # drawn: who waits for what
+    holds = {(e[1], e[3]["id"]) for e in events if e[2] == "A" and e[3].get("inferred")}
+    assert holds == {(s["held_by"], s["waits_for"]["id"]) for s in cycle}
+
+
+def test_a_thread_that_retakes_its_own_lock_is_named(live):
+    _, messages = live.run_to_end("rlock", lock="lock", threads=2, hold_ms=5)
+    result = result_of(messages)
+    assert result["state"] == "deadlocked" and result["result"]["held"], result
+    [step] = result["result"]["cycle"]
+    assert step["lane"] == step["held_by"] and step["waits_for"]["name"] == "lock"
+
+
+def test_an_rlocks_owner_and_its_waiters_are_read_from_outside(live):
+    _, messages = live.run_to_end("rlock", threads=3, depth=3, hold_ms=20)
+    result = result_of(messages)
+    assert result["state"] == "done" and result["result"]["held"], result
+    events = events_of(messages)
+    [rlock] = [e[3] for e in events if e[2] == "P" and e[3]["type"] == "RLock"]
+    holders = [e[1] for e in events if e[2] == "A" and e[3]["id"] == rlock["id"]]
+    waiters = {e[1] for e in events if e[2] == "W" and e[3]["id"] == rlock["id"]}
+    # Each thread holds it for 4 x 20 ms in turn: long enough for a 1 kHz sampler to see all three.
+    assert len(set(holders)) == 3 and len(holders) == 3
+    assert len(waiters) >= 2  # while one holds it, the others wait for it, on its futex
+    assert not [e for e in events if e[2] == "A" and e[3].get("inferred")]  # read from memory, not guessed
