@@ -1,6 +1,6 @@
 """The Gantt chart with 100 lanes and 100,000 spans: first paint, pan and zoom frame rate.
 
-    python bench/gantt_render.py [--lanes 100] [--spans 100000] [--repeat 5]
+    python bench/gantt_render.py [--lanes 100] [--spans 100000] [--repeat 5] [--primitives]
 
 Headless Chromium loads a bench page on the real server's origin (the page
 itself is served by Playwright's router; ``/static/js/gantt.js`` and
@@ -13,6 +13,10 @@ measures with ``performance.now()``:
 - pan and zoom: 2 s each of one wheel event per animation frame (zoom: wheel
   over the plot; pan: shift+wheel), frames/s = ``gantt:drawn`` per second,
   with the draw's own time (its ``detail.ms``) p50/p95.
+
+With ``--primitives`` every lane also holds and waits for locks (about 400
+hold bars and waiting spans per lane), a semaphore's row counts, and a busy-cores
+row is drawn: the chart's drawing of issue 3 under the same load.
 
 Median of ``--repeat`` page loads. Targets (issue 7): first paint <= 300 ms,
 pan and zoom >= 30 frames/s.
@@ -32,16 +36,29 @@ PAGE = """<!doctype html><html><head><meta charset="utf-8">
 <body style="margin:0"><div id="chart" style="width:1280px"></div>
 <script type="module">
 import { Gantt } from "/static/js/gantt.js";
-const LANES = %(lanes)d, SPANS = %(spans)d;
+const LANES = %(lanes)d, SPANS = %(spans)d, PRIMS = %(prims)d;
 const STATES = ["running", "gil", "lock", "sleep", "io"];
 let seed = 7; const rnd = () => (seed = (seed * 1103515245 + 12345) %% 2147483648) / 2147483648;
 const events = [];
 for (let l = 0; l < LANES; l++) events.push([0, l, "lane", { name: `worker-${l}`, tid: 40000 + l }]);
 const per = Math.ceil(SPANS / LANES) + 1;
+// --primitives: nine locks and a semaphore; every lane holds a lock while running, waits
+// for one while blocked, and the semaphore's count changes on every I/O; busy cores every 10 ms.
+if (PRIMS) for (let k = 1; k <= 10; k++) events.push([0, 0, "P", k < 10 ? { id: k, type: "Lock", name: `lock-${k}` } : { id: k, type: "Semaphore", name: "slots", bound: 4 }]);
+let tMax = 0;
 for (let l = 0; l < LANES; l++) {
   let t = Math.floor(rnd() * 1e6);
-  for (let i = 0; i < per; i++) { t += 200000 + Math.floor(rnd() * 1.6e6); events.push([t, l, "S", STATES[(i + l) %% 5]]); }
+  for (let i = 0; i < per; i++) {
+    t += 200000 + Math.floor(rnd() * 1.6e6); const s = STATES[(i + l) %% 5], id = 1 + ((l + i) %% 9);
+    events.push([t, l, "S", s]);
+    if (!PRIMS) continue;
+    if (s === "running") events.push([t, l, "A", { id }], [t + 100000, l, "R", { id }]);
+    if (s === "lock") events.push([t, l, "W", { id }], [t + 150000, l, "U", { id }]);
+    if (s === "io") events.push([t, l, "C", { id: 10, name: "slots", value: i %% 5 }]);
+  }
+  tMax = Math.max(tMax, t);
 }
+if (PRIMS) for (let t = 10e6; t <= tMax; t += 10e6) events.push([t, -1, "cores", 1 + rnd()]);
 events.sort((a, b) => a[0] - b[0]);
 const frame = () => new Promise((r) => requestAnimationFrame(() => r(performance.now())));
 const drawn = (el) => new Promise((r) => el.addEventListener("gantt:drawn", (e) => r(e.detail), { once: true }));
@@ -88,10 +105,11 @@ def main() -> None:
     parser.add_argument("--lanes", type=int, default=100)
     parser.add_argument("--spans", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--primitives", action="store_true", help="add lock holds, waits, a counter and busy cores")
     args = parser.parse_args()
     load0 = load_average()
     server = LiveServer(os.path.join(tempfile.mkdtemp(prefix="bench-"), "runs.sqlite3")).start()
-    html = PAGE % {"lanes": args.lanes, "spans": args.spans}
+    html = PAGE % {"lanes": args.lanes, "spans": args.spans, "prims": int(args.primitives)}
     results = []
     try:
         with sync_playwright() as p:
@@ -131,7 +149,8 @@ def main() -> None:
             )
         )
     rows.append(("load average before / after", f"{load0} / {load_average()}"))
-    record(f"Gantt chart: {args.lanes} lanes, {args.spans:,} spans, headless Chromium", rows)
+    extra = ", holds, waits, counters and busy cores" if args.primitives else ""
+    record(f"Gantt chart: {args.lanes} lanes, {args.spans:,} spans{extra}, headless Chromium", rows)
 
 
 if __name__ == "__main__":

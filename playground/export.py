@@ -62,6 +62,8 @@ def trace(summary: dict, events: list) -> dict:
     ordered = sorted(events, key=lambda e: e[0])
     phases = _phases(ordered)
     meta = [_meta("process_name", 0, name=f"{summary['experiment']} {summary['id']}")]
+    if any(e[2] == "cores" for e in ordered):  # lane -1's counter lives on tid 0: name it
+        meta += [_meta("thread_name", 0, name="process (busy cores)")]
     for lane, name in names.items():
         meta += [_meta("thread_name", _tid(lane, STATE_TID), name=name)]
         meta += [_meta("thread_sort_index", _tid(lane, STATE_TID), sort_index=2 * lane)]
@@ -127,7 +129,12 @@ def _counters(ordered: list, names: dict) -> list[dict]:
         return _event("C", _tid(lane, STATE_TID), _us(t), f"cpu {lane}: {names.get(lane, lane)}", args=share)
 
     for t, lane, kind, data in ordered:
-        if kind != "cpu" or isinstance(data, bool) or not isinstance(data, (int, float)):
+        if isinstance(data, bool) or not isinstance(data, (int, float)):
+            continue
+        if kind == "cores":  # the process as a whole: busy cores over the window ending at t
+            out.append(_event("C", 0, _us(max(0, t - CPU_WINDOW_NS)), "busy cores", args={"cores": data}))
+            continue
+        if kind != "cpu":
             continue
         gap = t - last.get(lane, -math.inf)
         window = gap if gap < 1.5 * CPU_WINDOW_NS else CPU_WINDOW_NS  # back to back, or after a skip

@@ -112,7 +112,7 @@ def _creation_site() -> tuple[str | None, list[str], tuple, bool]:
     line = linecache.getline(*site)
     match = _TARGET.match(line)
     targets = [name.strip() for name in match.group(1).split(",")] if match else []
-    looped = frame.f_code.co_name in ("<listcomp>", "<genexpr>") or " for " in line
+    looped = frame.f_code.co_name in ("<listcomp>", "<genexpr>") or " for " in line.partition("#")[0]
     return frame.f_globals.get("__name__"), targets, site, looped
 
 

@@ -42,7 +42,8 @@ def lane_names(summary: dict, events: list) -> dict[int, str]:
     for _, lane, kind, data in events:
         if kind == "lane" and isinstance(data, dict) and data.get("name"):
             names.setdefault(lane, str(data["name"]))
-    return {lane: names.get(lane, f"thread {lane}") for lane in sorted({*names, *(e[1] for e in events)})}
+    lanes = {*names, *(e[1] for e in events if e[1] >= 0)}  # lane -1 is the process as a whole (docs/events.md)
+    return {lane: names.get(lane, f"thread {lane}") for lane in sorted(lanes)}
 
 
 def spans_by_lane(events: list) -> dict[int, list[tuple[int, int, str]]]:

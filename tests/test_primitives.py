@@ -144,7 +144,7 @@ def test_a_deadlock_names_its_cycle(live, threads):
     assert {step["held_by"] for step in cycle} == lanes  # a cycle: each waits for the next
     names = {f"locks[{n}]" for n in range(threads)}
     assert {step["waits_for"]["name"] for step in cycle} == names
-    assert "deadlock:" in result["reason"] and "held by" in result["reason"]
+    assert f"a cycle of {threads}:" in result["reason"] and "held by" in result["reason"]
     events = events_of(messages)
     waits = {(e[1], e[3]["id"]) for e in events if e[2] == "W"}
     assert {(s["lane"], s["waits_for"]["id"]) for s in cycle} <= waits  # drawn: who waits for what
@@ -158,6 +158,7 @@ def test_a_thread_that_retakes_its_own_lock_is_named(live):
     assert result["state"] == "deadlocked" and result["result"]["held"], result
     [step] = result["result"]["cycle"]
     assert step["lane"] == step["held_by"] and step["waits_for"]["name"] == "lock"
+    assert "waits for lock, which it holds itself" in result["reason"]
 
 
 def test_an_rlocks_owner_and_its_waiters_are_read_from_outside(live):

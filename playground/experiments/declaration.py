@@ -45,9 +45,12 @@ class Outcome:
     held: bool
     why: str
     metrics: dict
+    # More of the result than numbers (e.g. race-condition's "collisions"): top-level
+    # keys of the result beside claim/held/why/metrics, which they never replace.
+    extra: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        return {"claim": self.claim, "held": self.held, "why": self.why, "metrics": self.metrics}
+        return {**self.extra, "claim": self.claim, "held": self.held, "why": self.why, "metrics": self.metrics}
 
 
 @dataclass(frozen=True)

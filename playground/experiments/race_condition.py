@@ -2,12 +2,14 @@
 
 import os
 import threading
+import time
 
 from .declaration import Experiment, Limits, Outcome
 from .params import Metric, Param
 
 counter = 0
 lock = threading.Lock()
+KEEP_READS = 10_000  # widened: how many reads each thread keeps (bounded memory, enough for the first collisions)
 
 
 def increment_plain(times):
@@ -16,10 +18,12 @@ def increment_plain(times):
         counter += 1  # read, add, write: three steps, not one
 
 
-def increment_widened(times):
+def increment_widened(times, reads):
     global counter
-    for _ in range(times):
+    for n in range(times):
         value = counter
+        if n < KEEP_READS:  # keep what this thread read, and when: find_collisions shows the lost updates
+            reads.append((value, time.perf_counter_ns()))
         os.sched_yield()  # a system call: the GIL is released between the read and the write
         counter = value + 1
 
@@ -38,7 +42,13 @@ def run(params, probe):
     global counter
     counter = 0
     count, times, variant = params["threads"], params["increments"], params["variant"]
-    threads = [threading.Thread(target=VARIANTS[variant], args=(times,), name=f"{variant}-{n}") for n in range(count)]
+    reads = {f"{variant}-{n}": [] for n in range(count)}  # thread name -> what it read (widened only)
+    threads = [
+        threading.Thread(
+            target=VARIANTS[variant], args=(times, reads[name]) if variant == "widened" else (times,), name=name
+        )
+        for name in reads
+    ]
     with probe.phase(variant) as phase:
         for thread in threads:
             thread.start()
@@ -48,18 +58,46 @@ def run(params, probe):
     expected, actual = count * times, counter
     lost = expected - actual
     claim, held = expectation(variant, lost, probe.interpreter)
+    metrics = {
+        "expected": expected,
+        "actual": actual,
+        "lost_updates": lost,
+        "lost_percent": round(100 * lost / expected, 3),
+        "elapsed_ms": round(phase.wall_ms, 2),
+    }
+    extra = {}
+    if variant == "widened":  # after the threads ended: nothing of this runs while they race
+        collisions, metrics["read_collisions"] = find_collisions(reads, probe.t0)
+        extra = {"collisions": collisions, "reads_kept": KEEP_READS}
     return Outcome(
         claim=claim,
         held=held,
         why=f"{count} threads x {times:,} increments: expected {expected:,}, counted {actual:,}, lost {lost:,} updates.",
-        metrics={
-            "expected": expected,
-            "actual": actual,
-            "lost_updates": lost,
-            "lost_percent": round(100 * lost / expected, 3),
-            "elapsed_ms": round(phase.wall_ms, 2),
-        },
+        metrics=metrics,
+        extra=extra,
     )
+
+
+def find_collisions(reads, t0, first=5):
+    """Values that two threads both read: both then wrote value + 1, so one increment was lost.
+
+    ``reads``: thread name -> [(value, perf_counter_ns)]. Returns the first collisions in
+    time (times in ns from the run's start ``t0``) and how many reads collided in all.
+    """
+    first_reader = {}  # value -> (thread, time) of the first thread that read it
+    collisions, seen = [], 0
+    for t, value, name in sorted((t, value, name) for name, kept in reads.items() for value, t in kept):
+        earlier = first_reader.setdefault(value, (name, t))
+        if earlier[0] != name:
+            seen += 1
+            if len(collisions) < first:
+                collisions.append(
+                    {
+                        "value": value,
+                        "reads": [{"thread": earlier[0], "t_ns": earlier[1] - t0}, {"thread": name, "t_ns": t - t0}],
+                    }
+                )
+    return collisions, seen
 
 
 def expectation(variant, lost, interpreter):
@@ -118,8 +156,13 @@ EXPERIMENT = Experiment(
         Metric("lost_updates", "updates", "expected - actual: updates overwritten by another thread."),
         Metric("lost_percent", "%", "lost_updates as a share of expected."),
         Metric("elapsed_ms", "ms", "Wall time of the threads' work."),
+        Metric(
+            "read_collisions",
+            "reads",
+            f"widened: reads of a value another thread had read too, among the first {KEEP_READS:,} of each thread.",
+        ),
     ),
-    code=(increment_plain, increment_widened, increment_locked, run, expectation),
+    code=(increment_plain, increment_widened, increment_locked, run, find_collisions, expectation),
     run=run,
     limits=Limits(wall_s=30, max_threads=16),
     cases=({"variant": "widened"}, {"variant": "locked"}),

@@ -73,6 +73,12 @@ _SYSCALLS = _TABLES.get(MACHINE, {})
 _FUTEX_WAITS = frozenset((0, 6, 9, 11, 13))
 _LIBPYTHON = re.compile(r"libpython\d[\w.]*\.so")
 _MAPS_RETRY_NS = 100_000_000
+# A thread blocked (lock, sleep, I/O) without running for IDLE_NS is read every
+# IDLE_EVERY-th sample only: with 64 mostly blocked threads, reading them all at
+# 1 kHz was most of the sampler's cost (bench/RESULTS.md). Its wake-up is then
+# seen up to IDLE_EVERY ms late, once, after a long wait; busy threads keep 1 ms.
+IDLE_NS, IDLE_EVERY = 20_000_000, 4
+_IDLE_STATES = frozenset(("lock", "sleep", "io"))
 _GONE = (FileNotFoundError, ProcessLookupError)  # ENOENT, ESRCH: the task exited
 
 
@@ -161,12 +167,26 @@ def proc_readable(pid: int) -> tuple[bool, str]:
 
 
 class _Thread:
-    __slots__ = ("cpu", "cpu0", "futex", "raw", "sched_fd", "state", "stuck_since", "sys_fd", "t0")
+    __slots__ = (
+        "cpu",
+        "cpu0",
+        "futex",
+        "idle_since",
+        "raw",
+        "sched_fd",
+        "slot",
+        "state",
+        "stuck_since",
+        "sys_fd",
+        "t0",
+    )
 
     def __init__(self, sys_fd, sched_fd):
         self.sys_fd, self.sched_fd = sys_fd, sched_fd
         self.raw, self.state = b"", None  # last syscall line read, last state reported
         self.futex = None  # the address it is blocked on while in "lock": which primitive (ownership.py)
+        self.idle_since = None  # since when it has been blocked without running (see IDLE_NS)
+        self.slot = sched_fd % IDLE_EVERY  # which of the samples reads it while idle: spreads the reads
         self.stuck_since = None  # since when it waits on a lock with no timeout (deadlock watch)
         self.cpu0, self.cpu, self.t0 = None, 0, 0  # on-CPU ns at window start, latest; window start
 
@@ -383,7 +403,10 @@ class Sampler:
         if self._relist or count != self._ntasks:
             self._list_tasks(t)
         events, window = self._events, self._window
+        turn = self._samples % IDLE_EVERY
         for tid, th in list(self._threads.items()):
+            if th.idle_since is not None and t - th.idle_since >= IDLE_NS and th.slot != turn:
+                continue
             try:
                 # schedstat (0.8 us) every time; syscall (1.8 us, the dearer
                 # read) only when the thread ran since the last sample or was
@@ -394,8 +417,11 @@ class Sampler:
                 cpu = int(os.pread(th.sched_fd, 4096, 0).split(None, 1)[0])
                 if cpu != th.cpu or not th.raw or th.raw[:1] == b"r":
                     raw = os.pread(th.sys_fd, 4096, 0)
+                    th.idle_since = None
                 else:
                     raw = th.raw
+                    if th.idle_since is None and th.state in _IDLE_STATES:
+                        th.idle_since = t
                 th.cpu = cpu
                 due = t - th.t0 >= window or th.cpu0 is None
             except (OSError, ValueError, IndexError):  # ESRCH: exited since the listing

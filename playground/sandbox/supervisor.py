@@ -247,10 +247,11 @@ class DeadlockWatch:
 
     def _describe(self, cycle: list) -> str:
         steps = "; ".join(
-            f"{step['thread']} waits for {step['waits_for']['name']}, held by {self._name(step['held_by'])}"
+            f"{step['thread']} waits for {step['waits_for']['name']}, "
+            + ("which it holds itself" if step["held_by"] == step["lane"] else f"held by {self._name(step['held_by'])}")
             for step in self._named(cycle)
         )
-        return f"deadlock: {steps}. Nothing in the process could break the cycle, so the run was stopped"
+        return f"a cycle of {len(cycle)}: {steps}. Nothing in the process could break it, so the run was stopped"
 
 
 def supervise(
@@ -336,6 +337,8 @@ def supervise(
             observed[f"{kind}_context_switches"] = count
         if observed:
             result["observed"] = observed
+        if final.get("observer_switches"):  # the flusher's own share of the switches above
+            run.observation = {**run.observation, "flusher_switches": final["observer_switches"]}
         run.finish(RunState.DONE, result=result, output=final.get("output", ""), persist=persist)
     else:
         output = final.get("output", "") + "\n" + final.get("traceback", "")

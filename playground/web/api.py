@@ -14,7 +14,7 @@ import secrets
 
 from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 
-from .. import experiments
+from .. import annotations, experiments
 from ..interpreters import run_params
 from ..sandbox.pool import ClientBusy, QueueFull
 from ..sandbox.sampler import proc_readable
@@ -140,7 +140,7 @@ def run_json(run_id):
     run = services().runs.get(run_id) if is_run_id(run_id) else None  # a malformed id never reaches the database
     if run is None:
         return _error(404, f"no run {run_id!r}", [{"field": "run", "rule": "exists", "message": f"no run {run_id!r}"}])
-    return jsonify(run.summary())
+    return jsonify({**run.summary(), "annotations": annotations.for_run(run)})
 
 
 @bp.post("/runs/<run_id>/cancel")

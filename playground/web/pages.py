@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 from flask import Blueprint, abort, render_template, request
 
-from .. import experiments
+from .. import annotations, experiments
 from ..services import services
 from ..store import StoreError
 from .launch import check
@@ -42,7 +44,15 @@ def _run_or_404(run_id):
 @bp.get("/runs/<run_id>")
 def run_page(run_id):
     run, experiment = _run_or_404(run_id)
-    return render_template("run.html", run=run, experiment=experiment, summary=run.summary(), legend=STATE_LEGEND)
+    return render_template(
+        "run.html",
+        run=run,
+        experiment=experiment,
+        summary=run.summary(),
+        legend=STATE_LEGEND,
+        annotations=annotations.for_run(run),
+        cores=len(os.sched_getaffinity(0)),  # the busy-cores row's dashed line: the cores runs may use
+    )
 
 
 @bp.get("/runs/<run_id>/status")
@@ -54,7 +64,16 @@ def run_status(run_id):
 @bp.get("/runs/<run_id>/result")
 def run_result(run_id):
     run, experiment = _run_or_404(run_id)
-    return render_template("_result.html", run=run, experiment=experiment, summary=run.summary())
+    return render_template(
+        "_result.html", run=run, experiment=experiment, summary=run.summary(), annotations=annotations.for_run(run)
+    )
+
+
+@bp.get("/runs/<run_id>/observation")
+def run_observation(run_id):
+    """The footer's "what observing this run cost": the sampler's figures exist once the run has ended."""
+    run, experiment = _run_or_404(run_id)
+    return render_template("_observation.html", run=run, summary=run.summary())
 
 
 @bp.app_errorhandler(404)

@@ -49,6 +49,8 @@ function setup({ chart, events, options }) {
       gantt.destroy();
       gantt = new Gantt(host, options);
       fed = 0;
+      // Whoever holds the old chart (annotations.js) takes the new one.
+      root.dispatchEvent(new CustomEvent("run:chart", { detail: { chart: gantt } }));
     }
     if (n > fed) { gantt.addEvents(sorted.slice(fed, n)); fed = n; }
     gantt.setLive(t < end);

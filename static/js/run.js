@@ -6,7 +6,11 @@ import { Gantt } from "./gantt.js";
 const root = document.getElementById("run");
 const runId = root.dataset.runId;
 // Presenter mode (presenter.js sets body.present before this module runs): taller lanes.
-const options = { legend: true, laneHeight: document.body.classList.contains("present") ? 56 : 32 };
+const options = {
+  legend: true,
+  laneHeight: document.body.classList.contains("present") ? 56 : 32,
+  cores: Number(root.dataset.cores) || null, // the busy-cores row marks how many the machine has
+};
 const chart = new Gantt(document.getElementById("chart"), options);
 const received = []; // every event, for replay.js once the run has ended
 let finished = false;
