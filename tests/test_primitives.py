@@ -73,7 +73,7 @@ def test_waits_follow_the_futex_a_thread_sleeps_on():
     assert own.wait_changed(3, None) == []
 
 
-# -- every primitive type, from a real worker -----------------------------------------------
+# -- every primitive type, from real runs on a real server --------------------------------------
 
 
 def primitives_of(messages):
@@ -85,11 +85,11 @@ def of_primitive(messages, pid, kind):
 
 
 @pytest.mark.parametrize("signal, kind", [("event", "Event"), ("condition", "Condition"), ("barrier", "Barrier")])
-def test_each_start_signal_is_registered_and_its_waits_recorded(signal, kind):
-    messages = run_worker("event", {"signal": signal, "threads": 3, "delay_ms": 100, "work_ms": 0})
-    assert outcome_of(messages)["held"]
+def test_each_start_signal_is_registered_and_its_waits_recorded(live, signal, kind):
+    _, messages = live.run_to_end("event", signal=signal, threads=3, delay_ms=100, work_ms=0)
+    assert result_of(messages)["result"]["held"]
     [(pid, data)] = [(pid, p) for pid, p in primitives_of(messages).items() if p["type"] == kind]
-    assert data["name"] == "start" and "addr" not in primitives_of(messages)  # no addresses reach the page
+    assert data["name"] == "start"
     waits, ends = of_primitive(messages, pid, "W"), of_primitive(messages, pid, "U")
     workers = {e[1] for e in waits} - {0}  # the main thread is a Barrier's last party: it may wait too
     assert len(workers) == 3 and len(ends) == len(waits)  # every worker waited, and stopped waiting
@@ -100,9 +100,9 @@ def test_each_start_signal_is_registered_and_its_waits_recorded(signal, kind):
         assert data["parties"] == 4 and max(e[3]["value"] for e in of_primitive(messages, pid, "C")) <= 4
 
 
-def test_a_semaphores_count_never_exceeds_its_bound():
-    messages = run_worker("semaphore", {"threads": 6, "slots": 2, "hold_ms": 30})
-    assert outcome_of(messages)["held"]
+def test_a_semaphores_count_never_exceeds_its_bound(live):
+    _, messages = live.run_to_end("semaphore", threads=6, slots=2, hold_ms=30)
+    assert result_of(messages)["result"]["held"]
     [pool] = [p for p in primitives_of(messages).values() if p["type"] == "BoundedSemaphore"]
     free = [e[3]["value"] for e in of_primitive(messages, pool["id"], "C")]
     assert pool["bound"] == 2 and len(free) == 12  # after each acquire and each release
@@ -112,9 +112,9 @@ def test_a_semaphores_count_never_exceeds_its_bound():
     assert len(of_primitive(messages, pool["id"], "W")) >= 3  # 6 clients, 2 slots: some waited
 
 
-def test_a_queues_length_is_recorded_and_bounded():
-    messages = run_worker("producer-consumer", {"threads": 4, "maxsize": 3, "items": 10, "work_ms": 10})
-    assert outcome_of(messages)["held"]
+def test_a_queues_length_is_recorded_and_bounded(live):
+    _, messages = live.run_to_end("producer-consumer", threads=4, maxsize=3, items=10, work_ms=10)
+    assert result_of(messages)["result"]["held"]
     [q] = [p for p in primitives_of(messages).values() if p["type"] == "Queue"]
     lengths = [e[3]["value"] for e in of_primitive(messages, q["id"], "C")]
     assert q["maxsize"] == 3 and max(lengths) == 3 and all(0 <= n <= 3 for n in lengths)
@@ -126,6 +126,7 @@ def test_locks_are_registered_by_name_and_left_as_they_are():
     assert outcome_of(messages)["metrics"]["lost_updates"] == 0
     [lock] = primitives_of(messages).values()
     assert (lock["type"], lock["name"]) == ("Lock", "lock")  # the module's global, found at install
+    assert lock["addr"] and lock["futex"]  # for the supervisor, which keeps them from the page
     # Nothing per acquire: the C lock stays unwrapped (docs/events.md, the observer effect).
     assert not [e for e in events_of(messages) if e[2] in ("A", "R", "W", "U")]
 
@@ -146,10 +147,17 @@ def test_a_deadlock_names_its_cycle(live, threads):
     assert {step["waits_for"]["name"] for step in cycle} == names
     assert f"a cycle of {threads}:" in result["reason"] and "held by" in result["reason"]
     events = events_of(messages)
+    assert not [e for e in events if e[2] == "P" and ({"addr", "futex"} & e[3].keys())]  # never sent to a page
     waits = {(e[1], e[3]["id"]) for e in events if e[2] == "W"}
     assert {(s["lane"], s["waits_for"]["id"]) for s in cycle} <= waits  # drawn: who waits for what
     holds = {(e[1], e[3]["id"]) for e in events if e[2] == "A" and e[3].get("inferred")}
     assert holds == {(s["held_by"], s["waits_for"]["id"]) for s in cycle}
+
+
+def test_a_primitive_created_by_the_library_is_not_the_lessons():
+    # thread-pool's ThreadPoolExecutor makes Semaphores and Locks of its own: none is registered.
+    messages = run_worker("thread-pool", {"threads": 2, "tasks": 3})
+    assert outcome_of(messages)["held"] and not primitives_of(messages)
 
 
 def test_a_thread_that_retakes_its_own_lock_is_named(live):
