@@ -43,7 +43,7 @@ def ends_alone(server, kind: str) -> dict:
         ("crash", "failed", "RuntimeError: this experiment crashes on purpose"),
         ("segfault", "failed", "SIGSEGV"),
         ("infinite-loop", "timed_out", "wall-clock limit of 4 s"),
-        ("deadlock", "deadlocked", "a cycle of 2: takes-1-then-2 waits for second, held by takes-2-then-1"),
+        ("deadlock", "deadlocked", "a cycle of 2 threads: takes-1-then-2 waits for second, held by takes-2-then-1"),
         ("memory-bomb", "failed", "memory limit of 512 MiB"),
     ],
 )

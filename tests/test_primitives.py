@@ -145,7 +145,7 @@ def test_a_deadlock_names_its_cycle(live, threads):
     assert {step["held_by"] for step in cycle} == lanes  # a cycle: each waits for the next
     names = {f"locks[{n}]" for n in range(threads)}
     assert {step["waits_for"]["name"] for step in cycle} == names
-    assert f"a cycle of {threads}:" in result["reason"] and "held by" in result["reason"]
+    assert f"a cycle of {threads} threads:" in result["reason"] and "held by" in result["reason"]
     events = events_of(messages)
     assert not [e for e in events if e[2] == "P" and ({"addr", "futex"} & e[3].keys())]  # never sent to a page
     waits = {(e[1], e[3]["id"]) for e in events if e[2] == "W"}

@@ -251,7 +251,8 @@ class DeadlockWatch:
             + ("which it holds itself" if step["held_by"] == step["lane"] else f"held by {self._name(step['held_by'])}")
             for step in self._named(cycle)
         )
-        return f"a cycle of {len(cycle)}: {steps}. Nothing in the process could break it, so the run was stopped"
+        what = f"a cycle of {len(cycle)} threads" if len(cycle) > 1 else "a thread waits for itself"
+        return f"{what}: {steps}. Nothing in the process could break it, so the run was stopped"
 
 
 def supervise(
