@@ -254,9 +254,8 @@ class _SlotRecording:
     def acquire(self, blocking=True, timeout=None):
         got = super().acquire(False)
         if not got and blocking:
-            _record(self, "W")  # no slot free: it is going to wait
-            got = super().acquire(True, timeout)
-            _record(self, "U")
+            with _Waiting(self):  # no slot free: it is going to wait
+                got = super().acquire(True, timeout)
         if got:
             _record(self, "A")
             _record(self, "C", name="free slots", value=self._value)
@@ -284,17 +283,31 @@ class ObservedBoundedSemaphore(_SlotRecording, _ORIGINAL["BoundedSemaphore"]):
         _observe(self, "BoundedSemaphore", bound=value)
 
 
+class _Waiting:
+    """``with _Waiting(primitive):`` around a call that blocks: ``W`` before, ``U`` after (if ``really``)."""
+
+    __slots__ = ("primitive", "really")
+
+    def __init__(self, primitive, really=True):
+        self.primitive, self.really = primitive, really
+
+    def __enter__(self):
+        if self.really:
+            _record(self.primitive, "W")
+
+    def __exit__(self, *exc):
+        if self.really:
+            _record(self.primitive, "U")
+
+
 class ObservedCondition(_ORIGINAL["Condition"]):
     def __init__(self, lock=None):
         super().__init__(lock)
         _observe(self, "Condition")
 
     def wait(self, timeout=None):
-        _record(self, "W")
-        try:
+        with _Waiting(self):
             return super().wait(timeout)
-        finally:
-            _record(self, "U")
 
 
 class ObservedEvent(_ORIGINAL["Event"]):
@@ -311,13 +324,8 @@ class ObservedEvent(_ORIGINAL["Event"]):
         _record(self, "F", set=False)
 
     def wait(self, timeout=None):
-        if self.is_set():
-            return True
-        _record(self, "W")
-        try:
+        with _Waiting(self, not self.is_set()):
             return super().wait(timeout)
-        finally:
-            _record(self, "U")
 
 
 class ObservedBarrier(_ORIGINAL["Barrier"]):
@@ -327,11 +335,8 @@ class ObservedBarrier(_ORIGINAL["Barrier"]):
 
     def wait(self, timeout=None):
         _record(self, "C", name="arrived", value=min(self.n_waiting + 1, self.parties))
-        _record(self, "W")
-        try:
+        with _Waiting(self):
             return super().wait(timeout)
-        finally:
-            _record(self, "U")
 
 
 class ObservedQueue(_ORIGINAL_QUEUE):
@@ -340,25 +345,13 @@ class ObservedQueue(_ORIGINAL_QUEUE):
         _observe(self, "Queue", maxsize=maxsize)
 
     def put(self, item, block=True, timeout=None):
-        waits = block and 0 < self.maxsize <= len(self.queue)  # full: put is going to wait
-        if waits:
-            _record(self, "W")
-        try:
+        with _Waiting(self, block and 0 < self.maxsize <= len(self.queue)):  # full: put is going to wait
             super().put(item, block, timeout)
-        finally:
-            if waits:
-                _record(self, "U")
         _record(self, "C", name="length", value=len(self.queue))
 
     def get(self, block=True, timeout=None):
-        waits = block and not self.queue  # empty: get is going to wait
-        if waits:
-            _record(self, "W")
-        try:
+        with _Waiting(self, block and not self.queue):  # empty: get is going to wait
             item = super().get(block, timeout)
-        finally:
-            if waits:
-                _record(self, "U")
         _record(self, "C", name="length", value=len(self.queue))
         return item
 

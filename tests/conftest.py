@@ -49,6 +49,23 @@ def browser():
 
 
 @pytest.fixture
+def page(browser):
+    """A fresh browser page; the test fails if the page threw or the CSP refused something.
+
+    CSP refusals only reach the console ("Refused to ..."); other console errors
+    (a favicon the browser guessed, say) are not the page's.
+    """
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "Refused" in m.text else None)
+    yield page
+    context.close()
+    assert errors == [], f"errors on the page: {errors}"
+
+
+@pytest.fixture
 def app(tmp_path):
     app = create_app({"DATABASE": str(tmp_path / "runs.sqlite3"), "TESTING": True, "WORKERS": 1})
     yield app

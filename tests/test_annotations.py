@@ -5,7 +5,6 @@ server, race-condition's collisions from a real worker, and a real browser that 
 an annotation and sees the chart zoom.
 """
 
-import pytest
 import requests
 from conftest import needs_chromium, outcome_of, run_worker
 
@@ -228,17 +227,6 @@ def test_widened_race_annotation_through_the_server(live):
 
 
 # -- a real browser ----------------------------------------------------------------------
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
-    assert errors == [], f"JavaScript errors on the page: {errors}"
 
 
 def canvas_digest(page) -> str:

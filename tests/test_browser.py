@@ -3,21 +3,9 @@ open a shared link, edit it, press Run, see lanes drawn and the verdict, open th
 
 import re
 
-import pytest
 from conftest import needs_chromium
 
 pytestmark = needs_chromium
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
-    assert errors == [], f"JavaScript errors on the page: {errors}"
 
 
 def painted_pixels(page, selector="#chart canvas") -> int:

@@ -9,7 +9,6 @@ the threads that touched it light up (``data-highlight`` on the canvas).
 
 import json
 
-import pytest
 from conftest import events_of, needs_chromium
 
 from playground.web.security import CONTENT_SECURITY_POLICY
@@ -17,18 +16,6 @@ from playground.web.security import CONTENT_SECURITY_POLICY
 pytestmark = needs_chromium
 
 MS = 1_000_000
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)  # CSP refusals land here
-    yield page
-    context.close()
-    assert errors == [], f"JavaScript errors on the page: {errors}"
 
 
 def synthetic_events() -> list:

@@ -162,19 +162,6 @@ def test_series_survive_a_restart(tmp_path):
 # -- a real browser ----------------------------------------------------------------------
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    # CSP refusals only reach the console ("Refused to ..."); other console errors are not this page's.
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "Refused" in m.text else None)
-    yield page
-    context.close()
-    assert errors == [], f"errors on the page: {errors}"
-
-
 def shot(page, name: str) -> None:
     if SCREENSHOTS:
         page.screenshot(path=os.path.join(SCREENSHOTS, name), full_page=True)
