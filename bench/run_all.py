@@ -23,6 +23,7 @@ BENCHMARKS = [
     ("storage", [], ["--repeat", "3"]),
     ("sampler_cost", [], ["--repeat", "1", "--seconds", "2"]),
     ("perturbation", ["--runs", "10"], ["--runs", "3"]),
+    ("switches", ["--runs", "7"], ["--runs", "2"]),
     ("gantt_render", [], ["--repeat", "2"]),
     ("live_path", [], ["--clicks", "5", "--latency-runs", "1", "--floods", "1"]),
     ("memory", [], ["--runs", "200"]),

@@ -18,7 +18,7 @@ from .sandbox.layers import Layers
 from .sandbox.pool import LocalPool
 from .services import Services, services
 from .store import Store
-from .web import api, exports, pages, rooms, security, stream, workshop
+from .web import api, assets, exports, pages, rooms, security, stream, workshop
 
 __all__ = ["create_app", "services"]
 
@@ -58,6 +58,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(workshop.bp)  # sweeps, repeats, compare (its own SeriesBook)
     app.register_blueprint(rooms.bp)  # workshop rooms (its own RoomBook), the list of runs
     security.init_app(app)
+    assets.init_app(app)  # versioned /static URLs, cached for a year
     stream.sock.init_app(app)
     app.wsgi_app = stream.EndUpgradedConnections(app.wsgi_app)
     return app

@@ -18,6 +18,12 @@ events between them because ``append`` and ``popleft`` are atomic without a
 lock, on GIL and free-threaded builds alike: a lock here would be exactly the
 observer effect FACTS.md warns about.
 
+Cost. Every event an experiment thread records is time taken from the
+experiment, so the recording side does the least it can (bench/event_cost.py):
+``emit`` and ``mark`` are closures over cached locals that append the raw clock
+and the lane from a ``threading.local``; the flusher's ``drain`` does the rest
+(run-relative times, the event cap) on its own time.
+
 Standard library only.
 """
 
@@ -46,6 +52,7 @@ def interpreter_info() -> dict:
         "version_info": list(sys.version_info[:3]),
         "free_threaded_build": free_threaded_build,
         "gil_enabled": is_gil_enabled() if is_gil_enabled else True,
+        "switch_interval_s": sys.getswitchinterval(),  # the GIL hand-off period the chart's stripes show
     }
 
 
@@ -78,32 +85,56 @@ class Phase:
         return self.cpu_ns / 1e6
 
 
+class _Lane(threading.local):
+    """The calling thread's lane, set once by ``register_current_thread``;
+    -1 (the process) for a thread the start hook never saw."""
+
+    lane = -1
+
+
+def _recorders(append, local: _Lane, max_mark_chars: int, clock=time.perf_counter_ns):
+    """``emit`` and ``mark`` as closures: no ``self`` lookups, no method binding.
+
+    Called from any experiment thread. They append ``(raw clock, lane, kind,
+    data)`` and nothing else; ``Probe.drain`` makes the time run-relative and
+    applies the cap (bench/RESULTS.md (B): each of those cost tens of ns here).
+    """
+
+    def emit(kind: str, data=None, lane: int | None = None) -> None:
+        """Record an event in ``lane``, by default the calling thread's."""
+        if lane is None:
+            lane = local.lane
+        append((clock(), lane, kind, data))
+
+    def mark(text: str) -> None:
+        """An instant mark in the calling thread's lane (what it printed)."""
+        if len(text) > max_mark_chars:
+            text = text[: max_mark_chars - 1] + "…"
+        append((clock(), local.lane, "M", text))
+
+    return emit, mark
+
+
 class Probe:
     def __init__(self, *, max_events: int = 500_000, max_mark_chars: int = 200):
         self.t0 = time.perf_counter_ns()
         self._events: collections.deque = collections.deque()
-        self._lanes: dict[int, int] = {}  # threading.get_ident() -> lane
+        self._local = _Lane()
+        self._lanes: dict[int, int] = {}  # threading.get_ident() -> lane, for code that knows only the ident
         self._lane_lock = threading.Lock()  # taken once per thread start, never in a critical section
         self._next_lane = 0
-        self._count = 0
+        self._kept = 0  # events drain has handed out: the cap counts these
         self.max_events = max_events
         self.max_mark_chars = max_mark_chars
         self.dropped = 0
         self._original_bootstrap = None
         self.interpreter = interpreter_info()
+        # Instance attributes, so ``probe.emit(...)`` calls the closure directly.
+        self.emit, self.mark = _recorders(self._events.append, self._local, max_mark_chars)
 
     # -- recording (any thread) ---------------------------------------------
-
-    def emit(self, kind: str, data=None, lane: int | None = None) -> None:
-        if lane is None:
-            lane = self._lanes.get(threading.get_ident(), -1)
-        # The count is a soft cap: an unlocked += may undercount under a race,
-        # which only lets a few more events through; a lock would perturb.
-        if self._count >= self.max_events:
-            self.dropped += 1
-            return
-        self._count += 1
-        self._events.append([time.perf_counter_ns() - self.t0, lane, kind, data])
+    # ``emit(kind, data=None, lane=None)`` and ``mark(text)`` are set per
+    # instance in __init__ (see _recorders).
 
     def register_current_thread(self, thread: threading.Thread | None = None) -> int:
         """Give the calling thread a lane and record its name and native id.
@@ -116,14 +147,11 @@ class Probe:
             lane = self._next_lane
             self._next_lane += 1
             self._lanes[threading.get_ident()] = lane
-        self.emit("lane", {"name": thread.name, "tid": threading.get_native_id()}, lane=lane)
+        self._local.lane = lane
+        # ident is what an RLock stores as its owner: the supervisor reads it from memory.
+        info = {"name": thread.name, "tid": threading.get_native_id(), "ident": threading.get_ident()}
+        self.emit("lane", info, lane=lane)
         return lane
-
-    def mark(self, text: str) -> None:
-        """An instant mark in the calling thread's lane (what it printed)."""
-        if len(text) > self.max_mark_chars:
-            text = text[: self.max_mark_chars - 1] + "…"
-        self.emit("M", text)
 
     def phase(self, label: str) -> Phase:
         """``with probe.phase("threads") as p:`` times a stretch of the run.
@@ -172,14 +200,34 @@ class Probe:
     # -- draining (the worker's flusher thread) -------------------------------
 
     def drain(self, limit: int = 20_000) -> list:
+        """Up to ``limit`` events ``[t_ns, lane, kind, data]``, times from the run's start.
+
+        The one consumer (the flusher thread; the main thread once it has
+        stopped). The cap on events (``max_events``) is applied here rather
+        than in ``emit``, which stays cheap: once reached, whatever is queued is
+        dropped and counted in ``dropped``. It bounds what leaves the worker; the
+        queue itself holds at most what one flush interval records.
+        """
+        events = self._events
+        n = min(len(events), limit)  # appends meanwhile wait for the next call
+        room = self.max_events - self._kept
+        take = n if n <= room else max(room, 0)
+        popleft, t0 = events.popleft, self.t0
         out = []
-        popleft = self._events.popleft
-        try:
-            while len(out) < limit:
-                out.append(popleft())
-        except IndexError:
-            pass
+        add = out.append
+        for _ in range(take):
+            t, lane, kind, data = popleft()
+            add([t - t0, lane, kind, data])
+        self._kept += take
+        if take < n:  # over the cap: drop what is queued, counting it
+            excess = len(events)
+            for _ in range(excess):
+                popleft()
+            self.dropped += excess
         return out
+
+
+_get_ident = threading.get_ident  # LaneWriter.write calls it twice per print()
 
 
 class LaneWriter:
@@ -188,6 +236,10 @@ class LaneWriter:
 
     Called from whichever experiment thread prints. Partial lines are kept per
     thread so two threads printing at once do not splice each other's text.
+
+    ``print(x)`` writes ``str(x)`` and then ``"\n"`` in two calls: those two
+    shapes take a fast path (no split, no join), since a printing loop is
+    exactly where the recorder's cost shows (bench/event_cost.py).
     """
 
     encoding = "utf-8"
@@ -199,15 +251,30 @@ class LaneWriter:
         self._kept_chars = 0
         self.truncated = False
         self._partial: dict[int, str] = {}
+        self._mark = probe.mark
 
     def write(self, text: str) -> int:
-        ident = threading.get_ident()
-        buffered = self._partial.pop(ident, "") + text
+        ident = _get_ident()
+        partial = self._partial
+        if "\n" not in text:  # print's text: its end comes next
+            if text:
+                partial[ident] = partial[ident] + text if ident in partial else text
+            return len(text)
+        if text == "\n":  # print's end: the line is what this thread wrote before
+            line = partial.pop(ident, "")
+            self._mark(line)
+            if self._kept_chars + len(line) <= self.max_chars:
+                self._kept_chars += len(line) + 1
+                self.kept.append(line)
+            else:
+                self.truncated = True  # as _keep does, without the call
+            return 1
+        buffered = partial.pop(ident, "") + text
         *lines, rest = buffered.split("\n")
         if rest:
             self._partial[ident] = rest
         for line in lines:
-            self.probe.mark(line)
+            self._mark(line)
             self._keep(line)
         return len(text)
 

@@ -20,6 +20,7 @@ viewer is told the run ended, so a replay of ``/runs/<id>`` always has it.
 
 from __future__ import annotations
 
+import collections
 import enum
 import secrets
 import threading
@@ -197,10 +198,16 @@ class Runs:
     """
 
     KEEP_FINISHED = 32  # finished runs kept in memory for fast replays
+    # Runs read back from the store, most recent last. A replay loads its run
+    # twice within milliseconds (the page, then its socket): this makes it once.
+    # Small, because a big run is tens of MB as Python objects.
+    KEEP_LOADED = 4
 
     def __init__(self, store):
         self.store = store
         self._live: dict[str, Run] = {}
+        self._loaded: collections.OrderedDict[str, Run] = collections.OrderedDict()
+        self._forgotten = 0  # bumped by forget: a load that began before a delete is not kept
         self._lock = threading.Lock()
 
     def create(self, experiment: str, params: dict, *, await_viewer: bool = False, client: str = "") -> Run:
@@ -212,10 +219,23 @@ class Runs:
 
     def get(self, run_id: str) -> Run | None:
         with self._lock:
-            run = self._live.get(run_id)
+            run = self._live.get(run_id) or self._loaded.get(run_id)
+            if run is not None:
+                if run_id in self._loaded:
+                    self._loaded.move_to_end(run_id)
+                return run
+            forgotten = self._forgotten
+        run = self.store.load_run(run_id)  # outside the lock: other lookups need not wait for SQLite
         if run is not None:
-            return run
-        return self.store.load_run(run_id)
+            with self._lock:
+                if run_id in self._loaded:  # two threads loaded it at once: keep one
+                    return self._loaded[run_id]
+                if forgotten != self._forgotten:
+                    return run
+                self._loaded[run_id] = run
+                while len(self._loaded) > self.KEEP_LOADED:
+                    self._loaded.popitem(last=False)
+        return run
 
     def persist(self, run: Run) -> None:
         """Called by ``Run.finish`` on the supervisor thread, before viewers hear of it."""
@@ -233,3 +253,5 @@ class Runs:
         """Drop a deleted run from memory (the store has already lost it)."""
         with self._lock:
             self._live.pop(run_id, None)
+            self._loaded.pop(run_id, None)
+            self._forgotten += 1

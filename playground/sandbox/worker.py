@@ -93,6 +93,27 @@ class Flusher(threading.Thread):
         self.join(timeout=5)
 
 
+def thread_switches(tid: int) -> tuple[int, int] | None:
+    """(voluntary, involuntary) context switches of one of this process's threads so far.
+
+    Called on the main thread about the flusher: the observer's own switches, so
+    they can be told apart from the experiment's (bench/switches.py found the
+    flusher's wakes were nearly all of the observed run's extra switches).
+    """
+    counts = {}
+    try:
+        with open(f"/proc/self/task/{tid}/status") as f:
+            for line in f:
+                if "ctxt_switches:" in line:
+                    key, value = line.split(":")
+                    counts[key] = int(value)
+    except (OSError, ValueError):
+        return None
+    if len(counts) != 2:
+        return None
+    return counts["voluntary_ctxt_switches"], counts["nonvoluntary_ctxt_switches"]
+
+
 def apply_limits(limits: experiments.Limits) -> None:
     """Limits for the run, set on this process before any experiment thread starts.
 
@@ -237,9 +258,13 @@ def main() -> None:
             "internal_tids": [flusher.native_id],
         }
     )
+    # Main thread, before the flusher's first drain (it waits for go): lane 0
+    # leaves now, so the page draws a lane without waiting a flush interval.
+    flusher.flush()
     flusher.go.set()
 
     sys.stdout = writer
+    flusher0 = thread_switches(flusher.native_id)
     usage0 = resource.getrusage(resource.RUSAGE_SELF)
     wall0, cpu0 = time.perf_counter_ns(), time.process_time_ns()
     try:
@@ -250,6 +275,7 @@ def main() -> None:
     except BaseException as exc:  # the run's own failure, reported with its traceback
         message = {"type": "error", "error": explain(exc, experiment.limits), "traceback": traceback.format_exc()}
     usage = resource.getrusage(resource.RUSAGE_SELF)
+    flusher1 = thread_switches(flusher.native_id)
     primitives.uninstall()
     sys.stdout = sys.__stdout__
     writer.close()
@@ -263,6 +289,11 @@ def main() -> None:
         "voluntary": usage.ru_nvcsw - usage0.ru_nvcsw,
         "involuntary": usage.ru_nivcsw - usage0.ru_nivcsw,
     }
+    if flusher0 and flusher1:  # of which the flusher's own: the observer, not the experiment
+        message["observer_switches"] = {
+            "voluntary": flusher1[0] - flusher0[0],
+            "involuntary": flusher1[1] - flusher0[1],
+        }
     channel.send(message)
 
 

@@ -215,7 +215,8 @@ def _stream(ws, run_id) -> None:
             if busy != bool(new):
                 busy = bool(new)
                 _senders.add(1 if busy else -1)
-            time.sleep(max(BATCH_S, _senders.count / SENDS_PER_S) if busy else BATCH_S)
+            if busy:  # let events gather into the next message; a status alone goes out at once
+                time.sleep(max(BATCH_S, _senders.count / SENDS_PER_S))
     finally:
         if busy:
             _senders.add(-1)

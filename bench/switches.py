@@ -1,0 +1,164 @@
+"""Who makes an observed run's extra context switches: per-thread counts, plain vs observed.
+
+    python bench/switches.py [--runs 10] [--only SLUG]
+
+perturbation.py compares the whole process's voluntary context switches,
+observed / plain. This script says which thread makes them. Each side runs the
+experiment's own ``run()`` in a fresh interpreter, as the worker does (stack
+size, nice 10), under one of:
+
+- ``plain``: a do-nothing probe, no hooks (perturbation.py's plain side);
+- ``hooks``: the real Probe with its thread start hook and a LaneWriter, no flusher;
+- ``flusher``: the above plus the worker's own Flusher and Channel, writing to /dev/null;
+- ``worker``: the above plus the worker's Primitives hooks, when the module exists.
+
+Every thread's voluntary switches come from ``getrusage(RUSAGE_THREAD)`` read by
+the thread itself as it ends (a wrapper around ``Thread._bootstrap_inner``
+installed outermost), the main thread's around ``run()``. Medians over runs,
+per role: main, experiment threads (sum), flusher. The OS sampler is not
+here: it runs in another process (the supervisor), and RESULTS.md (A) found it
+adds none.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+from common import ROOT, load_average, record
+
+CASES = [
+    ("cpu-bound", {}),
+    ("race-condition", {"variant": "locked"}),
+    ("io-bound", {}),
+    ("deadlock", {"variant": "ordered", "threads": 4}),
+]
+MODES = ("plain", "hooks", "flusher", "worker")
+
+CHILD = r"""
+import json, os, resource, sys, threading, time
+sys.path.insert(0, {root!r})
+from playground import experiments
+from playground.probe import LaneWriter, Probe, interpreter_info
+from playground.sandbox.worker import Channel, Flusher
+
+mode, slug, params = {mode!r}, {slug!r}, {params!r}
+
+def vol():
+    return resource.getrusage(resource.RUSAGE_THREAD).ru_nvcsw
+
+class Phase:
+    def __init__(self): self.wall_ns = self.cpu_ns = 0
+    def __enter__(self):
+        self.w, self.c = time.perf_counter_ns(), time.process_time_ns(); return self
+    def __exit__(self, *a):
+        self.wall_ns, self.cpu_ns = time.perf_counter_ns() - self.w, time.process_time_ns() - self.c
+    wall_ms = property(lambda self: self.wall_ns / 1e6)
+    cpu_ms = property(lambda self: self.cpu_ns / 1e6)
+
+class NullProbe:
+    interpreter = interpreter_info()
+    def phase(self, label): return Phase()
+    def count(self, *a): pass
+    def mark(self, *a): pass
+
+threading.stack_size(512 * 1024)
+os.nice(10)
+experiment = experiments.get(slug)
+params = experiments.validate_or_raise(experiment.params, params)
+ended = []  # (thread name, voluntary switches), appended by each thread as it ends
+
+flusher = None
+if mode == "plain":
+    probe = NullProbe()
+else:
+    probe = Probe()
+    probe.register_current_thread()
+    if mode in ("flusher", "worker"):
+        class CountingFlusher(Flusher):
+            def run(self):
+                super().run()
+                self.switches = vol()
+        flusher = CountingFlusher(probe, Channel(os.open(os.devnull, os.O_WRONLY)))
+        flusher.start()
+    probe.install()
+    if mode == "worker":
+        try:
+            from playground.primitives import Primitives, calibrate
+        except ImportError:
+            Primitives = None
+        if Primitives is not None:
+            primitives = Primitives(probe, experiment.run.__module__, calibrate())
+            primitives.install()
+    writer = LaneWriter(probe)
+    sys.stdout = writer
+    if flusher is not None:
+        flusher.go.set()
+
+inner = threading.Thread._bootstrap_inner
+def counted(thread):
+    try:
+        inner(thread)
+    finally:
+        ended.append((thread.name, vol()))
+threading.Thread._bootstrap_inner = counted
+
+u0 = resource.getrusage(resource.RUSAGE_SELF); main0 = vol()
+outcome = experiment.run(params, probe)
+u1 = resource.getrusage(resource.RUSAGE_SELF); main1 = vol()
+sys.stdout = sys.__stdout__
+if flusher is not None:
+    flusher.stop()
+print(json.dumps({{
+    "process": u1.ru_nvcsw - u0.ru_nvcsw,
+    "main": main1 - main0,
+    "threads": sum(n for _, n in ended),
+    "thread_count": len(ended),
+    "flusher": getattr(flusher, "switches", 0),
+}}))
+"""
+
+
+def child(mode: str, slug: str, params: dict) -> dict:
+    code = CHILD.format(root=ROOT, mode=mode, slug=slug, params=params)
+    env = {**os.environ, "MALLOC_ARENA_MAX": "2"}
+    out = subprocess.run([sys.executable, "-s", "-c", code], capture_output=True, text=True, env=env, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--only", help="run only the cases of this experiment slug")
+    args = parser.parse_args()
+    load0 = load_average()
+    rows = []
+    for slug, params in CASES:
+        if args.only and slug != args.only:
+            continue
+        seen: dict[str, list[dict]] = {mode: [] for mode in MODES}
+        for _ in range(args.runs):  # modes alternate, so machine noise hits all alike
+            for mode in MODES:
+                seen[mode].append(child(mode, slug, params))
+        label = slug + ("?" + "&".join(f"{k}={v}" for k, v in params.items()) if params else "")
+        for mode in MODES:
+            med = {
+                key: statistics.median(r[key] for r in seen[mode]) for key in ("process", "main", "threads", "flusher")
+            }
+            rows.append(
+                (
+                    f"{label}, {mode} (median of {args.runs})",
+                    f"process **{med['process']:g}**: main {med['main']:g}, "
+                    f"{seen[mode][0]['thread_count']} experiment threads {med['threads']:g}, flusher {med['flusher']:g}",
+                )
+            )
+    rows.append(("load average before / after", f"{load0} / {load_average()}"))
+    record("Context switches per thread: plain vs each part of the observer", rows)
+
+
+if __name__ == "__main__":
+    main()
