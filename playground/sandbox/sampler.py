@@ -179,6 +179,7 @@ class _Thread:
         "stuck_since",
         "sys_fd",
         "t0",
+        "untimed",
     )
 
     def __init__(self, sys_fd, sched_fd):
@@ -188,6 +189,7 @@ class _Thread:
         self.idle_since = None  # since when it has been blocked without running (see IDLE_NS)
         self.slot = sched_fd % IDLE_EVERY  # which of the samples reads it while idle: spreads the reads
         self.stuck_since = None  # since when it waits on a lock with no timeout (deadlock watch)
+        self.untimed = False  # its current wait is on a lock, with no timeout
         self.cpu0, self.cpu, self.t0 = None, 0, 0  # on-CPU ns at window start, latest; window start
 
 
@@ -380,6 +382,10 @@ class Sampler:
         th = self._threads.pop(tid)
         self._close(th)
         self._gone_cpu += th.cpu
+        # A thread that ends wakes whoever joins it: the others' stuck clocks start over
+        # (the joiner is seen awake only at its next read, up to IDLE_EVERY ms later).
+        for other in self._threads.values():
+            other.stuck_since = None
         if report:
             if th.cpu0 is not None and th.cpu > th.cpu0:  # the last, partial window
                 self._events.append([t, tid, "cpu", th.cpu - th.cpu0])
@@ -418,6 +424,8 @@ class Sampler:
                 if cpu != th.cpu or not th.raw or th.raw[:1] == b"r":
                     raw = os.pread(th.sys_fd, 4096, 0)
                     th.idle_since = None
+                    if cpu != th.cpu:  # it ran since the last read: whatever it waits on now, it just began
+                        th.stuck_since = None
                 else:
                     raw = th.raw
                     if th.idle_since is None and th.state in _IDLE_STATES:
@@ -448,7 +456,9 @@ class Sampler:
                 if futex != th.futex:
                     th.futex = futex
                     events.append([t, tid, "on", futex])
-                th.stuck_since = (th.stuck_since or t) if state == "lock" and untimed_wait(line) else None
+                th.untimed = state == "lock" and untimed_wait(line)
+            # Stuck: on a lock with no timeout since then, without running once (deadlock watch).
+            th.stuck_since = (th.stuck_since or t) if th.untimed else None
             if th.cpu0 is None:
                 th.cpu0, th.t0 = th.cpu, t
             elif due:
