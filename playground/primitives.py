@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import ctypes
 import linecache
+import os
 import queue
 import re
 import struct
@@ -44,6 +45,7 @@ _RLock = getattr(threading, "_CRLock", None) or threading._PyRLock
 _ORIGINAL = {name: getattr(threading, name) for name in ("Lock", "RLock", "Semaphore", "BoundedSemaphore",
                                                          "Condition", "Event", "Barrier")}  # fmt: skip
 _ORIGINAL_QUEUE = queue.Queue
+_FUTEX = {"x86_64": "202", "aarch64": "98", "arm64": "98"}.get(os.uname().machine)  # its syscall number
 _TARGET = re.compile(r"^\s*([\w.\[\], ]+?)\s*(?::[^=]*)?=(?!=)")  # `x = ...`, `self.x: T = ...`, `a, b = ...`
 
 # Set by install(), cleared by uninstall(): the factories and subclasses below read it.
@@ -54,13 +56,13 @@ def calibrate(wait_s: float = 0.5) -> dict:
     """Where this interpreter keeps a lock's futex and an RLock's owner.
 
     Lock: a helper thread blocks on a held lock; its futex address (from
-    /proc/thread-self/../syscall) is looked for among the lock object's
-    pointer-sized fields. RLock: the bytes that change when this thread takes
-    it hold its ``threading.get_ident()`` (the owner) and a count of 1.
+    /proc/self/task/<tid>/syscall) is looked for among the lock object's
+    pointer-sized fields. RLock: the word that holds this thread's
+    ``threading.get_ident()`` while it holds the RLock is the owner field.
     Offsets are None where not found: the supervisor then draws less, never
     something wrong. Called once per worker, before the job (~1-5 ms).
     """
-    layout = {"lock_futex": None, "rlock_owner": None, "rlock_count": None}
+    layout = {"lock_futex": None, "rlock_owner": None}
     rlock, ident = _RLock(), threading.get_ident()
     if type(rlock).__module__ != "threading":  # the C RLock: its fields are in memory
         size = sys.getsizeof(rlock)
@@ -68,8 +70,6 @@ def calibrate(wait_s: float = 0.5) -> dict:
             held = ctypes.string_at(id(rlock), size)
         words = [struct.unpack_from("<Q", held, off)[0] for off in range(0, size - 7, 8)]
         layout["rlock_owner"] = next((8 * i for i, w in enumerate(words) if w == ident), None)
-        count = [8 * i for i, w in enumerate(words) if w == 1 and 8 * i != layout["rlock_owner"]]
-        layout["rlock_count"] = next((off for off in count if off > (layout["rlock_owner"] or 0)), None)
     lock = _allocate_lock()
     lock.acquire()
     tids: list = []
@@ -87,7 +87,7 @@ def calibrate(wait_s: float = 0.5) -> dict:
                     fields = f.read().split()
             except OSError:
                 break
-            if fields and fields[0] == "202":  # futex: blocked on the lock
+            if fields and fields[0] == _FUTEX:  # blocked on the lock
                 futex = int(fields[1], 16)
                 raw = ctypes.string_at(id(lock), sys.getsizeof(lock))
                 for off in range(0, len(raw) - 7, 8):
