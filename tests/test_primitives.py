@@ -66,11 +66,20 @@ def test_no_false_cycle_when_locks_are_taken_in_one_order():
 
 def test_waits_follow_the_futex_a_thread_sleeps_on():
     own = Ownership(pid=0, layout={})
-    own.register({"id": 7, "type": "Lock", "name": "lock", "addr": 1000, "futex": 0xABC})
+    data, waits = own.register({"id": 7, "type": "Lock", "name": "lock", "addr": 1000, "futex": 0xABC})
+    assert data == {"id": 7, "type": "Lock", "name": "lock"} and waits == []  # no addresses for the page
     assert own.wait_changed(3, 0xABC) == [("W", {"id": 7})]
     assert own.wait_changed(3, 0xABC) == []  # the same wait, sampled again
     assert own.wait_changed(3, 0xDEF) == [("U", {"id": 7})]  # some other futex: not one of ours
     assert own.wait_changed(3, None) == []
+
+
+def test_a_wait_seen_before_its_lock_was_registered_is_named_when_it_is():
+    own = Ownership(pid=0, layout={})
+    assert own.wait_changed(4, 0x123, t=5_000) == []  # the sampler is faster than the worker's batches
+    _, waits = own.register({"id": 2, "type": "Lock", "name": "late", "addr": 1, "futex": 0x123})
+    assert waits == [(5_000, 4, {"id": 2})] and own.waiting == {4: 2}
+    assert own.wait_changed(4, None) == [("U", {"id": 2})]
 
 
 # -- every primitive type, from real runs on a real server --------------------------------------
@@ -170,14 +179,15 @@ def test_a_thread_that_retakes_its_own_lock_is_named(live):
 
 
 def test_an_rlocks_owner_and_its_waiters_are_read_from_outside(live):
-    _, messages = live.run_to_end("rlock", threads=3, depth=3, hold_ms=20)
+    _, messages = live.run_to_end("rlock", threads=3, depth=3, hold_ms=40)
     result = result_of(messages)
     assert result["state"] == "done" and result["result"]["held"], result
     events = events_of(messages)
     [rlock] = [e[3] for e in events if e[2] == "P" and e[3]["type"] == "RLock"]
     holders = [e[1] for e in events if e[2] == "A" and e[3]["id"] == rlock["id"]]
     waiters = {e[1] for e in events if e[2] == "W" and e[3]["id"] == rlock["id"]}
-    # Each thread holds it for 4 x 20 ms in turn: long enough for a 1 kHz sampler to see all three.
+    # Each thread holds it for 4 x 40 ms in turn: the first one still holds it when the worker's
+    # word that the RLock exists reaches the supervisor (one flush, 50 ms), so all three are seen.
     assert len(set(holders)) == 3 and len(holders) == 3
     assert len(waiters) >= 2  # while one holds it, the others wait for it, on its futex
     assert not [e for e in events if e[2] == "A" and e[3].get("inferred")]  # read from memory, not guessed

@@ -37,6 +37,7 @@ class Ownership:
         self.waiting: dict[int, int] = {}  # lane -> id of the primitive it waits for now
         self.holders: dict[int, int] = {}  # RLock id -> lane holding it now (from memory)
         self.refs: dict[int, dict] = {}  # lane -> {"direct": [ids], "listed": [ids]} (K events)
+        self._unnamed: dict[int, tuple[int, int]] = {}  # lane -> (t, futex) of a wait on no known primitive yet
         try:  # opened once, here: the sampler and supervisor threads both pread() it
             self._mem: int | None = os.open(f"/proc/{pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
         except OSError:  # not ours to read: waits are still named, RLock owners are not
@@ -44,23 +45,37 @@ class Ownership:
 
     # -- registration and waits ----------------------------------------------------
 
-    def register(self, data: dict) -> dict:
-        """A ``P`` event's data; returns it without the addresses (the page has no use for them)."""
+    def register(self, data: dict) -> tuple[dict, list[tuple[int, int, dict]]]:
+        """A ``P`` event's data -> (the data without the addresses, which the page has no use
+        for; ``W`` events (t, lane, data) for waits on it the sampler saw before it was known).
+
+        The sampler's events travel faster than the worker's batches: a thread may be seen
+        blocked on a lock's futex before the worker's word that the lock exists arrives.
+        """
         pid = data["id"]
         self.primitives[pid] = {"type": data.get("type"), "name": data.get("name"), "addr": data.get("addr")}
         if data.get("futex"):
             self._by_futex[data["futex"]] = pid
         if data.get("type") == "RLock" and data.get("addr") and self.layout.get("rlock_owner") is not None:
             self._rlocks[pid] = 0
-        return {k: v for k, v in data.items() if k not in ("addr", "futex")}
+        waits = []
+        for lane, (t, futex) in list(self._unnamed.items()):
+            if self._by_futex.get(futex) == pid or (data.get("type") == "RLock" and self._rlock_by_futex(futex) == pid):
+                del self._unnamed[lane]
+                self.waiting[lane] = pid
+                waits.append((t, lane, {"id": pid}))
+        return {k: v for k, v in data.items() if k not in ("addr", "futex")}, waits
 
-    def wait_changed(self, lane: int, futex: int | None) -> list[tuple[str, dict]]:
-        """The sampler saw ``lane`` block on ``futex`` (None: it stopped waiting on a lock)."""
+    def wait_changed(self, lane: int, futex: int | None, t: int = 0) -> list[tuple[str, dict]]:
+        """The sampler saw ``lane`` block on ``futex`` at ``t`` (None: it stopped waiting on a lock)."""
         out = []
         before = self.waiting.pop(lane, None)
+        self._unnamed.pop(lane, None)
         now = self._by_futex.get(futex) if futex is not None else None
         if now is None and futex is not None:
             now = self._rlock_by_futex(futex)
+            if now is None:
+                self._unnamed[lane] = (t, futex)  # perhaps a primitive the worker has not told of yet
         if before is not None and before != now:
             out.append(("U", {"id": before}))
         if now is not None:

@@ -72,7 +72,9 @@ class LaneMap:
                         for t, pid in self._pending_owners.pop(event[3]["ident"], ()):
                             out.extend(self._translate(t, lane, "own", pid))
                 elif kind == "P" and self.ownership is not None:
-                    out.append([event[0], event[1], "P", self.ownership.register(event[3])])
+                    data, waits = self.ownership.register(event[3])
+                    out.append([event[0], event[1], "P", data])
+                    out.extend([t, lane, "W", wait] for t, lane, wait in waits)
                 elif kind == "K":  # which locks a stuck thread refers to: for the supervisor only
                     if self.ownership is not None:
                         self.ownership.refs[event[1]] = event[3]
@@ -109,7 +111,7 @@ class LaneMap:
     def _translate(self, t: int, lane: int, kind: str, data) -> list:
         own = self.ownership
         if kind == "on":  # the futex a thread blocks on (None: no longer on a lock)
-            return [[t, lane, k, d] for k, d in own.wait_changed(lane, data)] if own else []
+            return [[t, lane, k, d] for k, d in own.wait_changed(lane, data, t)] if own else []
         if kind == "own":
             return [[t, n, k, d] for n, k, d in own.owner_changed(data, lane)] if own else []
         return [[t, lane, kind, data]]
