@@ -240,6 +240,12 @@ def main() -> None:
             # 3. click to first lane, warm pool
             clicks, steps = [], []
             for _ in range(args.clicks):
+                # Warm: the replacement worker starts when the previous run ends (pool.py), so wait for it.
+                deadline = time.monotonic() + 30
+                while requests.get(f"{server.url}/healthz", timeout=5).json()["pool"]["warm"] < 1:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError("no warm worker within 30 s")
+                    time.sleep(0.05)
                 page.goto(f"{server.url}/experiments/hello-threads?threads=4&delay_ms=50")
                 page.click("button.run-button")
                 page.wait_for_function("window.__bench && window.__bench.clickToLane !== null", timeout=30_000)

@@ -10,8 +10,9 @@ Actors and their threads:
 Workers are started with ``subprocess`` (fork+exec of a fresh interpreter,
 never a fork of this threaded server) in their own session, so the whole
 process group can be killed at once. Each worker runs one experiment and
-exits; a warm replacement is started straight away, so the next click does
-not pay for interpreter start-up. The interface (submit, cancel, statistics,
+exits; its replacement starts when the run ends (never beside it: booting an
+interpreter took a core from the run, bench/RESULTS.md (G)), so the next click
+usually finds it warm, and a run queued behind waits for it. The interface (submit, cancel, statistics,
 close) is what a Redis-backed pool would implement too.
 """
 
@@ -264,6 +265,7 @@ class LocalPool:
             self.last_error = f"{type(exc).__name__}: {exc}"
             run.finish(RunState.FAILED, reason=f"could not run: {self.last_error}", persist=self.persist)
         finally:
+            self._refill()  # first: the next run, started below, then waits for this one, not a second
             with self._cond:
                 self._busy -= 1
                 self._completed += 1
@@ -271,7 +273,6 @@ class LocalPool:
                 if left:
                     self._running_by_client[run.client] = left
                 self._cond.notify_all()
-            self._refill()
 
     def _default_path(self) -> str:
         default = self.interpreters.default()
@@ -283,14 +284,19 @@ class LocalPool:
             raise WorkerError(f"no usable interpreter {run.params.get('python')!r} on this server")
         worker = None
         if interpreter.path == self._default_path():
+            # No replacement is started here: one booting beside this run would take CPU from it
+            # (race-condition locked ran 10-15% slower on 2 cores, bench/RESULTS.md (G)). _execute
+            # refills when the run ends; a run that finds none idle waits for one being started.
+            deadline = time.monotonic() + READY_TIMEOUT_S
             with self._cond:
-                while self._idle:
+                while worker is None and (self._idle or (self._spawning and time.monotonic() < deadline)):
+                    if not self._idle:
+                        self._cond.wait(timeout=0.05)
+                        continue
                     worker = self._idle.popleft()
-                    if worker.alive:
-                        break
-                    worker.close()  # killed from outside while idle: discard
-                    worker = None
-            self._refill()
+                    if not worker.alive:
+                        worker.close()  # killed from outside while idle: discard
+                        worker = None
         if worker is None:
             worker = WorkerProcess(interpreter.path, self.layers)
             worker.wait_ready()
@@ -319,5 +325,6 @@ class LocalPool:
             if worker is not None and not self._closing:
                 self._idle.append(worker)
                 worker = None
+            self._cond.notify_all()  # a run may be waiting for it (_take_worker)
         if worker is not None:
             worker.kill()
