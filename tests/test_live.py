@@ -41,7 +41,8 @@ def test_each_experiment_runs_at_its_defaults_and_its_claim_holds(live, experime
         assert (result["result"] or {}).get("held") is True, result
     else:
         assert result["state"] == "done", result
-        assert result["result"]["held"] is True, result["result"]
+        outcome = result["result"]
+        assert outcome["held"] is True, f"{outcome['claim']} {outcome['why']} {outcome['metrics']}"
         assert result["result"]["metrics"]["wall_ms"] > 0
     lanes = {e[3]["name"] for e in events_of(messages) if e[2] == "lane"}
     assert "MainThread" in lanes and len(lanes) >= 2
