@@ -73,3 +73,25 @@ def wait_done(server: LiveServer, run_id: str, timeout: float = 120) -> dict:
             return run
         time.sleep(0.05)
     raise TimeoutError(run_id)
+
+
+# The probe an experiment gets when nothing observes it: phases are timed, nothing is recorded.
+# Pasted (str.format) into the child programs of perturbation.py and switches.py, after their
+# imports of time and interpreter_info.
+NULL_PROBE = """
+class Phase:
+    def __init__(self): self.wall_ns = self.cpu_ns = 0
+    def __enter__(self):
+        self.w, self.c = time.perf_counter_ns(), time.process_time_ns(); return self
+    def __exit__(self, *a):
+        self.wall_ns, self.cpu_ns = time.perf_counter_ns() - self.w, time.process_time_ns() - self.c
+    wall_ms = property(lambda self: self.wall_ns / 1e6)
+    cpu_ms = property(lambda self: self.cpu_ns / 1e6)
+
+class NullProbe:
+    interpreter = interpreter_info()
+    t0 = time.perf_counter_ns()  # race-condition's widened variant dates its reads from it
+    def phase(self, label): return Phase()
+    def count(self, *a): pass
+    def mark(self, *a): pass
+"""

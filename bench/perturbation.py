@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 
-from common import ROOT, LiveServer, record, wait_done
+from common import NULL_PROBE, ROOT, LiveServer, record, wait_done
 
 CASES = [
     ("cpu-bound", {}, "threaded_ms"),
@@ -41,20 +41,7 @@ sys.path.insert(0, {root!r})
 from playground import experiments
 from playground.probe import interpreter_info
 
-class Phase:
-    def __init__(self): self.wall_ns = self.cpu_ns = 0
-    def __enter__(self):
-        self.w, self.c = time.perf_counter_ns(), time.process_time_ns(); return self
-    def __exit__(self, *a):
-        self.wall_ns, self.cpu_ns = time.perf_counter_ns() - self.w, time.process_time_ns() - self.c
-    wall_ms = property(lambda self: self.wall_ns / 1e6)
-    cpu_ms = property(lambda self: self.cpu_ns / 1e6)
-
-class NullProbe:
-    interpreter = interpreter_info()
-    def phase(self, label): return Phase()
-    def count(self, *a): pass
-    def mark(self, *a): pass
+{null_probe}
 
 import os, threading
 threading.stack_size(512 * 1024)  # as the worker does
@@ -70,7 +57,7 @@ print(json.dumps({{"metrics": metrics, "voluntary": u1.ru_nvcsw - u0.ru_nvcsw}})
 
 
 def plain_run(slug: str, params: dict) -> dict:
-    code = PLAIN.format(root=ROOT, slug=slug, params=params)
+    code = PLAIN.format(root=ROOT, slug=slug, params=params, null_probe=NULL_PROBE)
     env = {**os.environ, "MALLOC_ARENA_MAX": "2"}
     out = subprocess.run([sys.executable, "-s", "-c", code], capture_output=True, text=True, env=env, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])

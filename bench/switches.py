@@ -29,7 +29,7 @@ import statistics
 import subprocess
 import sys
 
-from common import ROOT, load_average, record
+from common import NULL_PROBE, ROOT, load_average, record
 
 CASES = [
     ("cpu-bound", {}),
@@ -51,20 +51,7 @@ mode, slug, params = {mode!r}, {slug!r}, {params!r}
 def vol():
     return resource.getrusage(resource.RUSAGE_THREAD).ru_nvcsw
 
-class Phase:
-    def __init__(self): self.wall_ns = self.cpu_ns = 0
-    def __enter__(self):
-        self.w, self.c = time.perf_counter_ns(), time.process_time_ns(); return self
-    def __exit__(self, *a):
-        self.wall_ns, self.cpu_ns = time.perf_counter_ns() - self.w, time.process_time_ns() - self.c
-    wall_ms = property(lambda self: self.wall_ns / 1e6)
-    cpu_ms = property(lambda self: self.cpu_ns / 1e6)
-
-class NullProbe:
-    interpreter = interpreter_info()
-    def phase(self, label): return Phase()
-    def count(self, *a): pass
-    def mark(self, *a): pass
+{null_probe}
 
 threading.stack_size(512 * 1024)
 os.nice(10)
@@ -124,7 +111,7 @@ print(json.dumps({{
 
 
 def child(mode: str, slug: str, params: dict) -> dict:
-    code = CHILD.format(root=ROOT, mode=mode, slug=slug, params=params)
+    code = CHILD.format(root=ROOT, mode=mode, slug=slug, params=params, null_probe=NULL_PROBE)
     env = {**os.environ, "MALLOC_ARENA_MAX": "2"}
     out = subprocess.run([sys.executable, "-s", "-c", code], capture_output=True, text=True, env=env, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
