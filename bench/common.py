@@ -5,6 +5,7 @@ print figures and record them; nothing here passes or fails."""
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import platform
 import subprocess
@@ -95,3 +96,10 @@ class NullProbe:
     def count(self, *a): pass
     def mark(self, *a): pass
 """
+
+
+def run_child(code: str) -> dict:
+    """Run ``code`` in a fresh interpreter (as the pool's workers are set up) -> its last line, as JSON."""
+    env = {**os.environ, "MALLOC_ARENA_MAX": "2"}
+    out = subprocess.run([sys.executable, "-s", "-c", code], capture_output=True, text=True, env=env, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])

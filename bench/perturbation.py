@@ -19,14 +19,11 @@ shows in its threads' counts (bench/switches.py attributes them per thread).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 
-from common import NULL_PROBE, ROOT, LiveServer, record, wait_done
+from common import NULL_PROBE, ROOT, LiveServer, load_average, record, run_child, wait_done
 
 CASES = [
     ("cpu-bound", {}, "threaded_ms"),
@@ -57,10 +54,7 @@ print(json.dumps({{"metrics": metrics, "voluntary": u1.ru_nvcsw - u0.ru_nvcsw}})
 
 
 def plain_run(slug: str, params: dict) -> dict:
-    code = PLAIN.format(root=ROOT, slug=slug, params=params, null_probe=NULL_PROBE)
-    env = {**os.environ, "MALLOC_ARENA_MAX": "2"}
-    out = subprocess.run([sys.executable, "-s", "-c", code], capture_output=True, text=True, env=env, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_child(PLAIN.format(root=ROOT, slug=slug, params=params, null_probe=NULL_PROBE))
 
 
 def main() -> None:
@@ -68,7 +62,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--only", help="run only the cases of this experiment slug")
     args = parser.parse_args()
-    load0 = open("/proc/loadavg").read().split()[:3]
+    load0 = load_average()
     server = LiveServer(os.path.join(tempfile.mkdtemp(prefix="bench-"), "runs.sqlite3")).start()
     rows = []
     try:
@@ -109,9 +103,7 @@ def main() -> None:
             )
     finally:
         server.stop()
-    rows.append(
-        ("load average before / after", f"{' '.join(load0)} / {' '.join(open('/proc/loadavg').read().split()[:3])}")
-    )
+    rows.append(("load average before / after", f"{load0} / {load_average()}"))
     record("Observer effect: observed vs uninstrumented", rows)
 
 

@@ -23,13 +23,9 @@ adds none.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import subprocess
-import sys
 
-from common import NULL_PROBE, ROOT, load_average, record
+from common import NULL_PROBE, ROOT, load_average, record, run_child
 
 CASES = [
     ("cpu-bound", {}),
@@ -111,10 +107,7 @@ print(json.dumps({{
 
 
 def child(mode: str, slug: str, params: dict) -> dict:
-    code = CHILD.format(root=ROOT, mode=mode, slug=slug, params=params, null_probe=NULL_PROBE)
-    env = {**os.environ, "MALLOC_ARENA_MAX": "2"}
-    out = subprocess.run([sys.executable, "-s", "-c", code], capture_output=True, text=True, env=env, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_child(CHILD.format(root=ROOT, mode=mode, slug=slug, params=params, null_probe=NULL_PROBE))
 
 
 def main() -> None:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import ctypes
 import linecache
-import os
 import queue
 import re
 import struct
@@ -40,12 +39,13 @@ import sys
 import threading
 import time
 
+from playground.sandbox.syscalls import FUTEX
+
 _allocate_lock = threading._allocate_lock  # the C factory, whatever threading.Lock is bound to
 _RLock = getattr(threading, "_CRLock", None) or threading._PyRLock
 _ORIGINAL = {name: getattr(threading, name) for name in ("Lock", "RLock", "Semaphore", "BoundedSemaphore",
                                                          "Condition", "Event", "Barrier")}  # fmt: skip
 _ORIGINAL_QUEUE = queue.Queue
-_FUTEX = {"x86_64": "202", "aarch64": "98", "arm64": "98"}.get(os.uname().machine)  # its syscall number
 _TARGET = re.compile(r"^\s*([\w.\[\], ]+?)\s*(?::[^=]*)?=(?!=)")  # `x = ...`, `self.x: T = ...`, `a, b = ...`
 
 # Set by install(), cleared by uninstall(): the factories and subclasses below read it.
@@ -87,7 +87,7 @@ def calibrate(wait_s: float = 0.5) -> dict:
                     fields = f.read().split()
             except OSError:
                 break
-            if fields and fields[0] == _FUTEX:  # blocked on the lock
+            if fields and fields[0] == str(FUTEX):  # blocked on the lock
                 futex = int(fields[1], 16)
                 raw = ctypes.string_at(id(lock), sys.getsizeof(lock))
                 for off in range(0, len(raw) - 7, 8):
@@ -173,9 +173,6 @@ class Primitives:
         self.probe.emit("P", data)
         return pid
 
-    def emit(self, kind: str, data: dict) -> None:
-        self.probe.emit(kind, data)
-
     # -- signal handler on the main thread ------------------------------------------
 
     def references(self) -> None:
@@ -245,7 +242,7 @@ def _record(obj, kind: str, **data) -> None:
     """An event about a registered composite primitive, from the calling thread's lane."""
     pid, registry = getattr(obj, "_pg_id", None), _active
     if pid is not None and registry is not None:
-        registry.emit(kind, {"id": pid, **data})
+        registry.probe.emit(kind, {"id": pid, **data})
 
 
 class _SlotRecording:

@@ -24,7 +24,8 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from playground.sandbox.sampler import MACHINE, STATES, Sampler, classify, parse_maps, proc_readable  # noqa: E402
+from playground.sandbox.sampler import Sampler, proc_readable  # noqa: E402
+from playground.sandbox.syscalls import MACHINE, STATES, classify, parse_maps  # noqa: E402
 
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "proc")
 FIXTURE_FILES = sorted(glob.glob(os.path.join(FIXTURES, "*.json")))

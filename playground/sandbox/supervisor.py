@@ -208,7 +208,8 @@ class DeadlockWatch:
         cycle = own.cycle(stuck) if own is not None else None
         if cycle:
             self.lanes.add_holds(cycle, self.sampler.stuck())
-            return self._describe(cycle), self._named(cycle)
+            named = self._named(cycle)
+            return self._describe(named), named
         unknown = own is not None and any(
             own.primitives.get(own.waiting.get(lane), {}).get("type") == "Lock"
             and own.owner(own.waiting[lane], stuck)[0] is None
@@ -247,13 +248,13 @@ class DeadlockWatch:
             for step in cycle
         ]
 
-    def _describe(self, cycle: list) -> str:
+    def _describe(self, named: list) -> str:
         steps = "; ".join(
             f"{step['thread']} waits for {step['waits_for']['name']}, "
             + ("which it holds itself" if step["held_by"] == step["lane"] else f"held by {self._name(step['held_by'])}")
-            for step in self._named(cycle)
+            for step in named
         )
-        what = f"a cycle of {len(cycle)} threads" if len(cycle) > 1 else "a thread waits for itself"
+        what = f"a cycle of {len(named)} threads" if len(named) > 1 else "a thread waits for itself"
         return f"{what}: {steps}. Nothing in the process could break it, so the run was stopped"
 
 
