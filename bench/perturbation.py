@@ -61,9 +61,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--only", help="run only the cases of this experiment slug")
+    parser.add_argument(
+        "--sampler", choices=("on", "off"), default="on", help="off: the observed side without the /proc sampler"
+    )
     args = parser.parse_args()
     load0 = load_average()
-    server = LiveServer(os.path.join(tempfile.mkdtemp(prefix="bench-"), "runs.sqlite3")).start()
+    env = {"PLAYGROUND_SAMPLER": "off"} if args.sampler == "off" else {}
+    server = LiveServer(os.path.join(tempfile.mkdtemp(prefix="bench-"), "runs.sqlite3"), env).start()
     rows = []
     try:
         for slug, params, metric in CASES:
@@ -104,7 +108,8 @@ def main() -> None:
     finally:
         server.stop()
     rows.append(("load average before / after", f"{load0} / {load_average()}"))
-    record("Observer effect: observed vs uninstrumented", rows)
+    title = "Observer effect: observed vs uninstrumented"
+    record(title + (" (observed without the /proc sampler)" if args.sampler == "off" else ""), rows)
 
 
 if __name__ == "__main__":

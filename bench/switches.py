@@ -9,7 +9,8 @@ size, nice 10), under one of:
 
 - ``plain``: a do-nothing probe, no hooks (perturbation.py's plain side);
 - ``hooks``: the real Probe with its thread start hook and a LaneWriter, no flusher;
-- ``flusher``: the above plus the worker's own Flusher and Channel, writing to /dev/null;
+- ``flusher``: the above plus the worker's own Flusher and Channel, writing to /dev/null,
+  and a forked process asking for sends as the supervisor does (FlushRequests);
 - ``worker``: the above plus the worker's Primitives hooks, when the module exists.
 
 Every thread's voluntary switches come from ``getrusage(RUSAGE_THREAD)`` read by
@@ -40,7 +41,8 @@ import json, os, resource, sys, threading, time
 sys.path.insert(0, {root!r})
 from playground import experiments
 from playground.probe import LaneWriter, Probe, interpreter_info
-from playground.sandbox.worker import Channel, Flusher
+from playground.sandbox.flush_requests import FlushRequests
+from playground.sandbox.worker import Channel, Flusher, thread_switches
 
 mode, slug, params = {mode!r}, {slug!r}, {params!r}
 
@@ -62,12 +64,19 @@ else:
     probe = Probe()
     probe.register_current_thread()
     if mode in ("flusher", "worker"):
-        class CountingFlusher(Flusher):
-            def run(self):
-                super().run()
-                self.switches = vol()
-        flusher = CountingFlusher(probe, Channel(os.open(os.devnull, os.O_WRONLY)))
+        # The supervisor's side, as in a run: a separate process reads the probe's
+        # state from this one's memory and writes a byte when events wait too long.
+        wake_r, wake_w = os.pipe()
+        asker = os.fork()
+        if asker == 0:
+            requests = FlushRequests(os.getppid(), probe.state_address(), lambda: os.write(wake_w, b"\n"))
+            while not requests.gone:
+                requests.check(time.perf_counter_ns())
+                time.sleep(0.02)
+            os._exit(0)
+        flusher = Flusher(probe, Channel(os.open(os.devnull, os.O_WRONLY)), wake_r)
         flusher.start()
+        probe.send_with(flusher.send)
     probe.install()
     if mode == "worker":
         try:
@@ -79,8 +88,6 @@ else:
             primitives.install()
     writer = LaneWriter(probe)
     sys.stdout = writer
-    if flusher is not None:
-        flusher.go.set()
 
 inner = threading.Thread._bootstrap_inner
 def counted(thread):
@@ -90,18 +97,21 @@ def counted(thread):
         ended.append((thread.name, vol()))
 threading.Thread._bootstrap_inner = counted
 
+f0 = thread_switches(flusher.native_id) if flusher else (0, 0)
 u0 = resource.getrusage(resource.RUSAGE_SELF); main0 = vol()
 outcome = experiment.run(params, probe)
 u1 = resource.getrusage(resource.RUSAGE_SELF); main1 = vol()
+f1 = thread_switches(flusher.native_id) if flusher else (0, 0)
 sys.stdout = sys.__stdout__
 if flusher is not None:
-    flusher.stop()
+    flusher.send(wait=True, batches=None)
+    os.kill(asker, 9)
 print(json.dumps({{
     "process": u1.ru_nvcsw - u0.ru_nvcsw,
     "main": main1 - main0,
     "threads": sum(n for _, n in ended),
     "thread_count": len(ended),
-    "flusher": getattr(flusher, "switches", 0),
+    "flusher": f1[0] - f0[0],
 }}))
 """
 

@@ -171,6 +171,7 @@ class Primitives:
         except AttributeError:
             pass  # a C lock has no attribute slots: it records nothing anyway
         self.probe.emit("P", data)
+        self.probe.nudge()
         return pid
 
     # -- signal handler on the main thread ------------------------------------------
@@ -205,6 +206,7 @@ class Primitives:
                 frame = frame.f_back
             refs = {"direct": direct, "listed": sorted(listed - set(direct)), "joining": joining}
             self.probe.emit("K", refs, lane=lane)
+        self.probe.nudge()
 
 
 def _kind_of(value) -> str | None:
@@ -243,6 +245,7 @@ def _record(obj, kind: str, **data) -> None:
     pid, registry = getattr(obj, "_pg_id", None), _active
     if pid is not None and registry is not None:
         registry.probe.emit(kind, {"id": pid, **data})
+        registry.probe.nudge()
 
 
 class _SlotRecording:

@@ -13,10 +13,22 @@ the supervisor's sampler reads too). Kinds: ``lane`` (data: name, tid),
 ``end``, ``B``/``E`` (data: label), ``M`` (data: text), ``C`` (data: name, value).
 
 Threads: any experiment thread calls :meth:`Probe.emit` (through the hooks);
-the worker's flusher thread calls :meth:`Probe.drain`. A ``deque`` carries
-events between them because ``append`` and ``popleft`` are atomic without a
-lock, on GIL and free-threaded builds alike: a lock here would be exactly the
-observer effect FACTS.md warns about.
+whoever sends (see "Who sends" below) calls :meth:`Probe.drain`. A ``deque``
+carries events between them because ``append`` and ``popleft`` are atomic
+without a lock, on GIL and free-threaded builds alike: a lock here would be
+exactly the observer effect FACTS.md warns about.
+
+Who sends. A thread that wakes up only to send would be a context switch of
+its own and a GIL request in the observed process every time (bench/switches.py:
+a flusher waking every 50 ms was nearly all of an observed run's extra
+switches). So the recorders that run where a thread is awake anyway (a
+thread's start and end, a phase, a printed line, a primitive's record) call
+``nudge``: it sends at once, on that thread, when the last send is at least
+``SEND_DUE_NS`` old; otherwise it notes the oldest unsent event in
+``state[1]``. The supervisor reads ``state`` from outside (``/proc/<pid>/mem``,
+the address is :meth:`Probe.state_address`) and asks the worker's flusher to
+send only when something has been waiting too long (sandbox/flush_requests.py).
+The hot ``emit`` does not nudge: the next nudge, or the flusher, takes its events.
 
 Cost. Every event an experiment thread records is time taken from the
 experiment, so the recording side does the least it can (bench/event_cost.py):
@@ -29,6 +41,7 @@ Standard library only.
 
 from __future__ import annotations
 
+import array
 import collections
 import platform
 import sys
@@ -67,6 +80,7 @@ class Phase:
 
     def __enter__(self) -> Phase:
         self.probe.emit("B", self.label)
+        self.probe.nudge()
         self._cpu0 = time.process_time_ns()
         self._wall0 = time.perf_counter_ns()
         return self
@@ -75,6 +89,7 @@ class Phase:
         self.wall_ns = time.perf_counter_ns() - self._wall0
         self.cpu_ns = time.process_time_ns() - self._cpu0
         self.probe.emit("E", self.label)
+        self.probe.nudge()
 
     @property
     def wall_ms(self) -> float:
@@ -85,6 +100,18 @@ class Phase:
         return self.cpu_ns / 1e6
 
 
+# A recording thread sends by itself when the last send is this old: often enough
+# that a burst leaves little behind, seldom enough that sending (~15 µs plus
+# ~0.5 µs an event) stays ~1% of the thread's time (bench/event_cost.py).
+SEND_DUE_NS = 1_000_000
+# A thread's start and end are sent at once, whatever the time, for the first
+# this many lanes: the page draws each lane as it starts, and a burst of starts
+# or ends would otherwise leave most of itself waiting for the flusher (a wake,
+# so a context switch). Beyond it (too-many-threads) the ~15 µs a send costs
+# would weigh on exactly what that experiment measures, so they wait their turn.
+PROMPT_LANES = 64
+
+
 class _Lane(threading.local):
     """The calling thread's lane, set once by ``register_current_thread``;
     -1 (the process) for a thread the start hook never saw."""
@@ -92,13 +119,29 @@ class _Lane(threading.local):
     lane = -1
 
 
-def _recorders(append, local: _Lane, max_mark_chars: int, clock=time.perf_counter_ns):
-    """``emit`` and ``mark`` as closures: no ``self`` lookups, no method binding.
+def _recorders(append, local: _Lane, max_mark_chars: int, state, sender: list, clock=time.perf_counter_ns):
+    """``emit``, ``mark`` and ``nudge`` as closures: no ``self`` lookups, no method binding.
 
-    Called from any experiment thread. They append ``(raw clock, lane, kind,
-    data)`` and nothing else; ``Probe.drain`` makes the time run-relative and
-    applies the cap (bench/RESULTS.md (B): each of those cost tens of ns here).
+    Called from any experiment thread. ``emit`` appends ``(raw clock, lane,
+    kind, data)`` and nothing else; ``Probe.drain`` makes the time run-relative
+    and applies the cap (bench/RESULTS.md (B): each of those cost tens of ns
+    here). ``sender`` is empty until the worker attaches its send function.
     """
+
+    def send_now() -> None:
+        """Send what is queued now, if this process sends at all (else leave it waiting)."""
+        if sender:
+            sender[0]()
+        elif not state[1]:
+            state[1] = clock()
+
+    def nudge() -> None:
+        """After recording, outside critical sections: send now if due, else note what waits."""
+        now = clock()
+        if sender and now - state[0] >= SEND_DUE_NS:
+            sender[0]()
+        elif not state[1]:
+            state[1] = now  # the oldest unsent event: the supervisor asks for it once it is stale
 
     def emit(kind: str, data=None, lane: int | None = None) -> None:
         """Record an event in ``lane``, by default the calling thread's."""
@@ -111,8 +154,9 @@ def _recorders(append, local: _Lane, max_mark_chars: int, clock=time.perf_counte
         if len(text) > max_mark_chars:
             text = text[: max_mark_chars - 1] + "…"
         append((clock(), local.lane, "M", text))
+        nudge()
 
-    return emit, mark
+    return emit, mark, nudge, send_now
 
 
 class Probe:
@@ -129,12 +173,28 @@ class Probe:
         self.dropped = 0
         self._original_bootstrap = None
         self.interpreter = interpreter_info()
+        # [time of the last send, time of the oldest event not sent yet (0: none)],
+        # raw perf_counter_ns (CLOCK_MONOTONIC, the supervisor's clock too). An
+        # array, so its two words sit at a fixed address the supervisor can read;
+        # never resized. Written by whichever thread records or sends.
+        self.state = array.array("q", [self.t0, 0])
+        self._sender: list = []
         # Instance attributes, so ``probe.emit(...)`` calls the closure directly.
-        self.emit, self.mark = _recorders(self._events.append, self._local, max_mark_chars)
+        self.emit, self.mark, self.nudge, self._send_now = _recorders(
+            self._events.append, self._local, max_mark_chars, self.state, self._sender
+        )
 
     # -- recording (any thread) ---------------------------------------------
-    # ``emit(kind, data=None, lane=None)`` and ``mark(text)`` are set per
-    # instance in __init__ (see _recorders).
+    # ``emit(kind, data=None, lane=None)``, ``mark(text)`` and ``nudge()`` are
+    # set per instance in __init__ (see _recorders).
+
+    def send_with(self, send) -> None:
+        """The worker's main thread, before the run: ``send()`` sends what is queued (any thread)."""
+        self._sender[:] = [send]
+
+    def state_address(self) -> int:
+        """Where ``state`` lives in this process's memory, for the supervisor's reads."""
+        return self.state.buffer_info()[0]
 
     def register_current_thread(self, thread: threading.Thread | None = None) -> int:
         """Give the calling thread a lane and record its name and native id.
@@ -151,7 +211,15 @@ class Probe:
         # ident is what an RLock stores as its owner: the supervisor reads it from memory.
         info = {"name": thread.name, "tid": threading.get_native_id(), "ident": threading.get_ident()}
         self.emit("lane", info, lane=lane)
+        self.lane_recorded(lane)
         return lane
+
+    def lane_recorded(self, lane: int) -> None:
+        """After a thread's ``lane`` or ``end``: send at once while lanes are few (PROMPT_LANES)."""
+        if lane < PROMPT_LANES:
+            self._send_now()
+        else:
+            self.nudge()
 
     def phase(self, label: str) -> Phase:
         """``with probe.phase("threads") as p:`` times a stretch of the run.
@@ -164,6 +232,7 @@ class Probe:
     def count(self, name: str, value: float) -> None:
         """A counter sample (a queue's length, a semaphore's free slots) in the caller's lane."""
         self.emit("C", {"name": name, "value": value})
+        self.nudge()
 
     @property
     def lanes(self) -> int:
@@ -189,6 +258,7 @@ class Probe:
                 original(thread)
             finally:
                 probe.emit("end", None, lane=lane)
+                probe.lane_recorded(lane)
 
         threading.Thread._bootstrap_inner = _bootstrap_inner
 
@@ -197,13 +267,13 @@ class Probe:
             threading.Thread._bootstrap_inner = self._original_bootstrap
             self._original_bootstrap = None
 
-    # -- draining (the worker's flusher thread) -------------------------------
+    # -- draining (whichever thread sends) -------------------------------------
 
     def drain(self, limit: int = 20_000) -> list:
         """Up to ``limit`` events ``[t_ns, lane, kind, data]``, times from the run's start.
 
-        The one consumer (the flusher thread; the main thread once it has
-        stopped). The cap on events (``max_events``) is applied here rather
+        One consumer at a time: the worker's send function holds its own lock
+        around this. The cap on events (``max_events``) is applied here rather
         than in ``emit``, which stays cheap: once reached, whatever is queued is
         dropped and counted in ``dropped``. It bounds what leaves the worker; the
         queue itself holds at most what one flush interval records.

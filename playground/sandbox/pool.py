@@ -97,6 +97,13 @@ class WorkerProcess:
         self.popen.stdin.write((json.dumps(job) + "\n").encode())
         self.popen.stdin.flush()
 
+    def ask_to_send(self) -> None:
+        """One byte on stdin after the job: the worker's flusher sends what waits (worker.py)."""
+        try:
+            os.write(self.popen.stdin.fileno(), b"\n")
+        except (OSError, ValueError):  # gone, or closed: the run is ending anyway
+            pass
+
     def wait(self, timeout: float) -> None:
         try:
             self.popen.wait(timeout=timeout)

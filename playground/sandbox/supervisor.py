@@ -25,11 +25,12 @@ import time
 
 from ..runs import Run, RunState
 from ..timeline import state_totals
+from .flush_requests import FlushRequests
 from .ownership import Ownership
 from .sampler import Sampler, proc_readable
 
 READ_CHUNK = 1 << 16
-POLL_S = 0.05  # how often the loop checks for cancellation while the worker is quiet
+POLL_S = 0.02  # how often the loop checks for cancellation and waiting events while the worker is quiet
 VIEWER_GRACE_S = 3.0  # longest wait for the page that started a run to connect
 DEADLOCK_NS = 500_000_000  # threads stuck on a lock this long: look for a cycle (no timeout can end it)
 REFS_WAIT_NS = 400_000_000  # how long the worker gets to say which locks its threads refer to
@@ -278,7 +279,7 @@ def supervise(
     params = {k: v for k, v in run.params.items() if k != "python"}  # the pool's choice, not the experiment's
     worker.send_job({"experiment": run.experiment, "params": params})
     deadline = time.monotonic() + wall_s
-    sampler = watch = cycle = None
+    sampler = watch = cycle = requests = None
     lanes: LaneMap | None = None
     final: dict | None = None
     ending: tuple[RunState, str] | None = None
@@ -291,7 +292,10 @@ def supervise(
             if remaining <= 0:
                 ending = (RunState.TIMED_OUT, f"wall-clock limit of {wall_s:g} s reached; the worker was killed")
                 break
-            found = watch.check(time.perf_counter_ns()) if watch is not None else None
+            now = time.perf_counter_ns()
+            if requests is not None:
+                requests.check(now)
+            found = watch.check(now) if watch is not None else None
             if found is not None:
                 ending = (RunState.DEADLOCKED, found[0])
                 cycle = found[1]
@@ -305,6 +309,7 @@ def supervise(
                     gil = worker.interpreter.get("gil_enabled", True)
                     sampler, observation = start_sampler(worker.pid, lanes, message["internal_tids"], sample, gil)
                     watch = DeadlockWatch(worker.pid, sampler, lanes, run) if sampler is not None else None
+                    requests = FlushRequests(worker.pid, message.get("probe_state"), worker.ask_to_send)
                     run.set_running(worker.interpreter, {**observation, "worker_pid": worker.pid})
                 elif kind in ("result", "error"):
                     final = message
@@ -324,6 +329,14 @@ def supervise(
             run.observation = {**run.observation, "sampler": stats}
         if lanes is not None and lanes.ownership is not None:
             lanes.ownership.close()
+        if requests is not None:
+            requests.close()
+            # How often the worker's flusher was woken; "blind": asked on a timer (memory unreadable).
+            run.observation = {
+                **run.observation,
+                "send_requests": requests.asked,
+                "send_requests_blind": requests.blind,
+            }
         worker.close()
 
     if ending is not None and ending[0] is RunState.DEADLOCKED and experiment.on_deadlock is not None:

@@ -11,13 +11,15 @@ C-level write to stdout can never corrupt the protocol::
 
     -> {"type": "ready", "pid", "interpreter", "layout"}  before the job
     <- {"experiment": slug, "params": {...}}              the job (stdin)
-    -> {"type": "started", "t0", "main_tid", "internal_tids"}
-    -> {"type": "events", "events": [[t_ns, lane, kind, data], ...]}   every ~25 ms
+    -> {"type": "started", "t0", "main_tid", "internal_tids", "probe_state"}
+    -> {"type": "events", "events": [[t_ns, lane, kind, data], ...]}   when sent
+    <- any bytes on stdin after the job: "send what is waiting" (the flusher)
     -> {"type": "result", "outcome", "output", "dropped"}  or
     -> {"type": "error", "error", "traceback", "output", "dropped"}
 
-Threads: the main thread runs the experiment; one flusher thread (excluded
-from the chart) drains the probe and writes batches. Writes to the channel
+Threads: the main thread runs the experiment; recording threads send their
+own batches when due; one flusher thread (excluded from the chart) sends the
+rest when the supervisor asks (see Flusher). Writes to the channel
 are serialised by a lock that no experiment code ever touches.
 
 Standard library only: this runs on whatever interpreter the user configured.
@@ -38,11 +40,10 @@ from playground import experiments
 from playground.primitives import Primitives, calibrate
 from playground.probe import LaneWriter, Probe, interpreter_info
 
-# DESIGN.md: one message every 20-50 ms, many events each. Every wake-up is a
-# context switch and a GIL request in the observed process (bench/RESULTS.md:
-# the flusher was most of the observer's extra switches), so the slow end.
-FLUSH_INTERVAL_S = 0.05
-FLUSH_IDLE_S = 0.15  # ... backing off to this while the probe has nothing to send
+# One send drains at most this many batches (of up to 20,000 events), so a flood
+# cannot keep a recording thread or the flusher (and the GIL) for long: the rest
+# stays pending for the next send.
+SEND_BATCHES = 4
 THREAD_STACK_BYTES = 512 * 1024  # small stacks, so RLIMIT_AS leaves room for many threads
 RUN_NICE = 10  # the web server stays responsive while experiments burn CPU
 
@@ -63,35 +64,55 @@ class Channel:
 
 
 class Flusher(threading.Thread):
-    """Drains the probe every FLUSH_INTERVAL_S and sends one batch per tick."""
+    """Sends the probe's events: on the recording threads when due, here when asked.
 
-    def __init__(self, probe: Probe, channel: Channel):
+    Which thread calls what: ``send`` is the probe's send function, called by
+    any experiment thread from ``Probe.nudge`` (already awake, outside critical
+    sections), by this thread when the supervisor asks, and by the main thread
+    for the last events. ``run`` (this thread) sleeps in ``read()`` on
+    ``wake_fd`` and does nothing else: no timer, so a run whose threads send
+    their own events never wakes it (playground/probe.py, "Who sends").
+    """
+
+    def __init__(self, probe: Probe, channel: Channel, wake_fd: int):
         super().__init__(name="playground-flusher", daemon=True)
         self.probe = probe
         self.channel = channel
-        self.go = threading.Event()
-        self.done = threading.Event()
+        self.wake_fd = wake_fd
+        self._sending = threading.Lock()  # one sender at a time keeps batches in order; never waited for by a recorder
 
     def run(self) -> None:
-        # Every wake-up takes the GIL from the experiment's threads (a forced
-        # switch on a GIL build), so wake rarely while there is nothing to send:
-        # the thread states come from the OS sampler, not from here.
-        self.go.wait()
-        interval = FLUSH_INTERVAL_S
-        while not self.done.wait(interval):
-            interval = FLUSH_INTERVAL_S if self.flush() else min(interval * 2, FLUSH_IDLE_S)
-        self.flush()
+        while True:
+            try:
+                asked = os.read(self.wake_fd, 64)  # the supervisor writes a byte when events wait too long
+            except OSError:
+                return
+            if not asked:
+                return  # the supervisor closed the pipe: the run is over
+            self.send(batches=SEND_BATCHES)
 
-    def flush(self) -> int:
-        sent = 0
-        while batch := self.probe.drain():
-            self.channel.send({"type": "events", "events": batch})
-            sent += len(batch)
-        return sent
-
-    def stop(self) -> None:
-        self.done.set()
-        self.join(timeout=5)
+    def send(self, wait: bool = False, batches: int | None = SEND_BATCHES) -> int:
+        """Drain and send what is queued (``batches=None``: all of it); ``wait`` only
+        on the main thread, which must not leave events behind."""
+        state = self.probe.state
+        if not self._sending.acquire(wait):
+            # Another thread is sending: it may have drained before our event came.
+            if not state[1]:
+                state[1] = time.perf_counter_ns()
+            return 0
+        try:
+            state[1] = 0  # first: whatever is recorded from now on marks itself as waiting
+            sent = n = 0
+            while (batches is None or n < batches) and (batch := self.probe.drain()):
+                self.channel.send({"type": "events", "events": batch})
+                sent += len(batch)
+                n += 1
+            if batches is not None and n == batches and not state[1]:
+                state[1] = time.perf_counter_ns()  # left some behind: ask again
+            state[0] = time.perf_counter_ns()
+            return sent
+        finally:
+            self._sending.release()
 
 
 def thread_switches(tid: int) -> tuple[int, int] | None:
@@ -247,7 +268,9 @@ def main() -> None:
 
     probe = Probe()
     probe.register_current_thread()  # the main thread is lane 0
-    flusher = Flusher(probe, channel)
+    # The job came on stdin; from now on the supervisor writes a byte there to ask
+    # for a send. (sys.stdin's buffer held only the job line: nothing comes before "started".)
+    flusher = Flusher(probe, channel, wake_fd=sys.stdin.fileno())
     flusher.start()  # before install(): the flusher is ours, not the experiment's
     probe.install()
     primitives = Primitives(probe, experiment.run.__module__, layout)
@@ -261,12 +284,11 @@ def main() -> None:
             "t0": probe.t0,
             "main_tid": threading.get_native_id(),
             "internal_tids": [flusher.native_id],
+            "probe_state": probe.state_address(),
         }
     )
-    # Main thread, before the flusher's first drain (it waits for go): lane 0
-    # leaves now, so the page draws a lane without waiting a flush interval.
-    flusher.flush()
-    flusher.go.set()
+    flusher.send(wait=True)  # lane 0 leaves now, so the page draws a lane at once
+    probe.send_with(flusher.send)
 
     sys.stdout = writer
     flusher0 = thread_switches(flusher.native_id)
@@ -285,7 +307,9 @@ def main() -> None:
     sys.stdout = sys.__stdout__
     writer.close()
     probe.emit("end", None, lane=0)
-    flusher.stop()
+    # The last events leave before the result: wait for a sender still at work.
+    # The flusher thread stays blocked in read(); the process exits under it.
+    flusher.send(wait=True, batches=None)
     message["output"] = writer.output()
     message["dropped"] = probe.dropped
     # Context switches of the whole process during the run: how much threads

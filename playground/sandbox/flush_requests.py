@@ -1,0 +1,71 @@
+"""When to ask the worker to send events its threads left waiting.
+
+The worker's recording threads send their own events when a send is due
+(playground/probe.py, "Who sends"); what a burst leaves behind waits until the
+next recording, or until someone asks. Asking wakes the worker's flusher thread:
+a context switch and a GIL request in the observed process. So the supervisor
+asks only when needed: it reads the probe's two-word ``state`` (last send,
+oldest waiting event) from ``/proc/<pid>/mem`` and writes one byte to the
+worker's stdin when an event has waited ``STALE_NS``. Reading costs the worker
+nothing.
+
+If the worker's memory cannot be read, it asks every ``STALE_NS`` instead: the
+events still arrive, at the cost of the wakes (the page's footer says which).
+
+Called from the run's supervisor thread only (``supervise``'s loop).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+
+# Long enough that a burst's leftovers usually leave with the next recording on
+# a thread that is awake anyway; short enough for the live-latency target
+# (issue 7: p95 <= 150 ms from recorded to drawn).
+STALE_NS = 30_000_000
+_STATE = struct.Struct("=qq")
+
+
+class FlushRequests:
+    def __init__(self, pid: int, address: int | None, ask, stale_ns: int = STALE_NS):
+        self.address = address
+        self.ask = ask  # writes one byte to the worker; never blocks for long (a pipe with room)
+        self.stale_ns = stale_ns
+        self.asked = 0  # how many times we woke the worker
+        self._asked_for = None  # the oldest-waiting time last asked about
+        self._asked_at = 0
+        self._mem = None
+        if address:
+            try:
+                self._mem = os.open(f"/proc/{pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                pass
+        self.blind = self._mem is None  # cannot see what waits: ask every stale_ns
+        self.gone = False
+
+    def check(self, now: int) -> bool:
+        """Ask if an event has waited too long; True if it asked. ``now``: perf_counter_ns."""
+        if self.gone:
+            return False
+        if self.blind:
+            waiting_since = self._asked_at or now - self.stale_ns
+        else:
+            try:
+                _last_send, waiting_since = _STATE.unpack(os.pread(self._mem, _STATE.size, self.address))
+            except (OSError, struct.error):  # the worker is gone: nothing more to ask for
+                self.gone = True
+                return False
+        if not waiting_since or now - waiting_since < self.stale_ns:
+            return False
+        if waiting_since == self._asked_for and now - self._asked_at < self.stale_ns:
+            return False  # asked already; the flusher may be on its way
+        self._asked_for, self._asked_at = waiting_since, now
+        self.asked += 1
+        self.ask()
+        return True
+
+    def close(self) -> None:
+        if self._mem is not None:
+            os.close(self._mem)
+            self._mem = None
