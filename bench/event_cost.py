@@ -60,6 +60,7 @@ def main() -> None:
             "probe": probe,
             "writer": writer,
             "emit": probe.emit,
+            "emit_in": probe.emit_in,
             "mark": probe.mark,
             "write": writer.write,
             "print": print,
@@ -67,7 +68,7 @@ def main() -> None:
         }
         out["empty loop"] = per_call("pass", g, args.repeat)
         out["probe.emit('S', 'x')"] = both("emit('S', 'x')", g, args.repeat)
-        out["probe.emit('C', None, lane=3)"] = both("emit('C', None, lane=3)", g, args.repeat)
+        out["probe.emit_in(3, 'C')"] = both("emit_in(3, 'C')", g, args.repeat)
         out["probe.mark('hello')"] = both("mark('hello')", g, args.repeat)
         out["writer.write('hello\\n')"] = both("write('hello\\n')", g, args.repeat)
         out["print('hello', file=writer)"] = both("print('hello', file=writer)", g, args.repeat)

@@ -205,7 +205,7 @@ class Primitives:
                 direct.extend(sorted(here))  # a recursive holder refers to its lock from several frames
                 frame = frame.f_back
             refs = {"direct": direct, "listed": sorted(listed - set(direct)), "joining": joining}
-            self.probe.emit("K", refs, lane=lane)
+            self.probe.emit_in(lane, "K", refs)
         self.probe.nudge()
 
 

@@ -112,20 +112,20 @@ SEND_DUE_NS = 1_000_000
 PROMPT_LANES = 64
 
 
-class _Lane(threading.local):
-    """The calling thread's lane, set once by ``register_current_thread``;
-    -1 (the process) for a thread the start hook never saw."""
-
-    lane = -1
+get_ident = threading.get_ident
 
 
-def _recorders(append, local: _Lane, max_mark_chars: int, state, sender: list, clock=time.perf_counter_ns):
-    """``emit``, ``mark`` and ``nudge`` as closures: no ``self`` lookups, no method binding.
+def _recorders(append, max_mark_chars: int, state, sender: list, clock=time.perf_counter_ns):
+    """``emit``, ``emit_in``, ``mark``, ``nudge`` and ``send_now`` as closures: no
+    ``self`` lookups, no method binding.
 
-    Called from any experiment thread. ``emit`` appends ``(raw clock, lane,
-    kind, data)`` and nothing else; ``Probe.drain`` makes the time run-relative
-    and applies the cap (bench/RESULTS.md (B): each of those cost tens of ns
-    here). ``sender`` is empty until the worker attaches its send function.
+    Called from any experiment thread. ``emit`` appends ``(raw clock, thread
+    ident, kind, data)`` and nothing else: the ident is one C call, where a
+    ``threading.local`` lane costs ~20 ns more (bench/event_cost.py), and
+    ``Probe.drain`` turns idents into lanes, makes the time run-relative and
+    applies the cap. ``emit_in`` names the lane itself, stored as ``~lane``
+    (<= 0; an ident never is). ``sender`` is empty until the worker attaches
+    its send function.
     """
 
     def send_now() -> None:
@@ -143,28 +143,34 @@ def _recorders(append, local: _Lane, max_mark_chars: int, state, sender: list, c
         elif not state[1]:
             state[1] = now  # the oldest unsent event: the supervisor asks for it once it is stale
 
-    def emit(kind: str, data=None, lane: int | None = None) -> None:
-        """Record an event in ``lane``, by default the calling thread's."""
-        if lane is None:
-            lane = local.lane
-        append((clock(), lane, kind, data))
+    def emit(kind: str, data=None) -> None:
+        """Record an event in the calling thread's lane."""
+        append((clock(), get_ident(), kind, data))
+
+    def emit_in(lane: int, kind: str, data=None) -> None:
+        """Record an event in ``lane`` (-1: the process), whichever thread calls."""
+        append((clock(), ~lane, kind, data))
 
     def mark(text: str) -> None:
-        """An instant mark in the calling thread's lane (what it printed)."""
+        """An instant mark in the calling thread's lane (what it printed); nudges, inline."""
         if len(text) > max_mark_chars:
             text = text[: max_mark_chars - 1] + "…"
-        append((clock(), local.lane, "M", text))
-        nudge()
+        now = clock()
+        append((now, get_ident(), "M", text))
+        if sender and now - state[0] >= SEND_DUE_NS:
+            sender[0]()
+        elif not state[1]:
+            state[1] = now
 
-    return emit, mark, nudge, send_now
+    return emit, emit_in, mark, nudge, send_now
 
 
 class Probe:
     def __init__(self, *, max_events: int = 500_000, max_mark_chars: int = 200):
         self.t0 = time.perf_counter_ns()
         self._events: collections.deque = collections.deque()
-        self._local = _Lane()
         self._lanes: dict[int, int] = {}  # threading.get_ident() -> lane, for code that knows only the ident
+        self._drained_lanes: dict[int, int] = {}  # the same, as of the events drain has reached
         self._lane_lock = threading.Lock()  # taken once per thread start, never in a critical section
         self._next_lane = 0
         self._kept = 0  # events drain has handed out: the cap counts these
@@ -180,13 +186,13 @@ class Probe:
         self.state = array.array("q", [self.t0, 0])
         self._sender: list = []
         # Instance attributes, so ``probe.emit(...)`` calls the closure directly.
-        self.emit, self.mark, self.nudge, self._send_now = _recorders(
-            self._events.append, self._local, max_mark_chars, self.state, self._sender
+        self.emit, self.emit_in, self.mark, self.nudge, self._send_now = _recorders(
+            self._events.append, max_mark_chars, self.state, self._sender
         )
 
     # -- recording (any thread) ---------------------------------------------
-    # ``emit(kind, data=None, lane=None)``, ``mark(text)`` and ``nudge()`` are
-    # set per instance in __init__ (see _recorders).
+    # ``emit(kind, data=None)``, ``emit_in(lane, kind, data=None)``, ``mark(text)``
+    # and ``nudge()`` are set per instance in __init__ (see _recorders).
 
     def send_with(self, send) -> None:
         """The worker's main thread, before the run: ``send()`` sends what is queued (any thread)."""
@@ -207,10 +213,10 @@ class Probe:
             lane = self._next_lane
             self._next_lane += 1
             self._lanes[threading.get_ident()] = lane
-        self._local.lane = lane
         # ident is what an RLock stores as its owner: the supervisor reads it from memory.
+        # drain() maps this ident to this lane from this event on (idents are reused).
         info = {"name": thread.name, "tid": threading.get_native_id(), "ident": threading.get_ident()}
-        self.emit("lane", info, lane=lane)
+        self.emit_in(lane, "lane", info)
         self.lane_recorded(lane)
         return lane
 
@@ -257,7 +263,7 @@ class Probe:
             try:
                 original(thread)
             finally:
-                probe.emit("end", None, lane=lane)
+                probe.emit_in(lane, "end")
                 probe.lane_recorded(lane)
 
         threading.Thread._bootstrap_inner = _bootstrap_inner
@@ -282,11 +288,17 @@ class Probe:
         n = min(len(events), limit)  # appends meanwhile wait for the next call
         room = self.max_events - self._kept
         take = n if n <= room else max(room, 0)
-        popleft, t0 = events.popleft, self.t0
+        popleft, t0, lanes = events.popleft, self.t0, self._drained_lanes
         out = []
         add = out.append
         for _ in range(take):
-            t, lane, kind, data = popleft()
+            t, key, kind, data = popleft()
+            if key > 0:  # a thread ident: its lane as of this event
+                lane = lanes.get(key, -1)
+            else:
+                lane = ~key
+                if kind == "lane":  # a thread's first event: its ident means this lane from here on
+                    lanes[data["ident"]] = lane
             add([t - t0, lane, kind, data])
         self._kept += take
         if take < n:  # over the cap: drop what is queued, counting it

@@ -54,7 +54,7 @@ def test_prints_become_marks_in_the_printing_threads_lane():
 def test_event_volume_is_capped():
     probe = Probe(max_events=10)
     for _ in range(25):
-        probe.emit("M", "x", lane=0)
+        probe.emit_in(0, "M", "x")
     assert len(probe.drain()) == 10 and probe.dropped == 15
 
 

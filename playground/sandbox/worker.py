@@ -306,7 +306,7 @@ def main() -> None:
     primitives.uninstall()
     sys.stdout = sys.__stdout__
     writer.close()
-    probe.emit("end", None, lane=0)
+    probe.emit_in(0, "end")
     # The last events leave before the result: wait for a sender still at work.
     # The flusher thread stays blocked in read(); the process exits under it.
     flusher.send(wait=True, batches=None)
