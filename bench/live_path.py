@@ -1,6 +1,10 @@
 """The live path, measured in the page: click to first lane, events/s into Chromium, live latency.
 
-    python bench/live_path.py [--clicks 20] [--latency-runs 5] [--floods 3]
+    python bench/live_path.py [--replays 3] [--floods 3] [--clicks 20] [--latency-runs 5] [--no-record]
+
+A count of 0 skips that part (``--replays 0 --floods 0 --latency-runs 0`` measures
+only the click); ``--no-record`` prints the figures without appending them to
+bench/RESULTS.md (for trying changes out).
 
 One server (``python app.py``, PLAYGROUND_FAULTS=1 for the hidden event-flood),
 headless Chromium. An init script in every document wraps ``JSON.parse`` (run.js
@@ -17,9 +21,15 @@ run times, and listens for the chart's ``gantt:drawn``.
    Events/s = events arrived / (last - first events message), in the page.
 3. Click on Run to the first lane drawn, warm pool: the click time
    (``performance.timeOrigin + performance.now()``) goes to sessionStorage in a
-   capture listener on the experiment page; the run page takes its own
+   capture listener on the experiment page; the page takes its own
    ``timeOrigin + now()`` at the first ``gantt:drawn`` with lanes > 0. Both are
-   the same high-resolution epoch clock of one browser process.
+   the same high-resolution epoch clock of one browser process. The Run button
+   swaps the run view into the experiment page (static/js/launch.js), so the
+   breakdown's response is that of the fetch of ``POST /runs`` (and the 303 to
+   the run page, followed); were the run page loaded as a new document, it would
+   be that document's navigation, with its start and DOMContentLoaded. ``socket
+   new`` is when the page asked for its WebSocket (the init script wraps the
+   constructor), ``socket open`` when the handshake was done.
 4. Live latency, event recorded to event drawn (cpu-bound 8 threads and
    io-bound 16 threads, started from the page as a user does). Clock alignment:
    an event's ``t`` is ns since the worker probe's ``t0`` (CLOCK_MONOTONIC). The
@@ -66,6 +76,16 @@ INIT = """
     else if (v && v.type === "hello") B.hello = performance.now();
     return v;
   };
+  // When the page asks for its socket, and when the socket opens (the handshake done).
+  const WS = window.WebSocket;
+  window.WebSocket = function (...args) {
+    B.socketNew = performance.now();
+    const ws = new WS(...args);
+    ws.addEventListener("open", () => { B.socketOpen = performance.now(); });
+    return ws;
+  };
+  window.WebSocket.prototype = WS.prototype;
+  Object.assign(window.WebSocket, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 });
   document.addEventListener("gantt:drawn", (e) => {
     const now = performance.now();
     B.drawn.push(now);
@@ -73,11 +93,16 @@ INIT = """
       B.firstLane = now;
       const click = sessionStorage.getItem("benchClick");
       if (click) {
-        const c = Number(click) - performance.timeOrigin, nav = performance.getEntriesByType("navigation")[0] || {};
+        // c > 0: the click was in this document (the run view was swapped in, no navigation):
+        // the run's response is the fetch of POST /runs; otherwise it is this document's navigation.
+        const c = Number(click) - performance.timeOrigin, swapped = c > 0;
+        const nav = (swapped ? performance.getEntriesByType("resource").find((r) => r.initiatorType === "fetch" && r.startTime >= c)
+                             : performance.getEntriesByType("navigation")[0]) || {};
         const run = B.status.find((s) => s.state === "running");
         B.clickToLane = performance.timeOrigin + now - Number(click);
-        B.steps = { nav_start: -c, response_start: nav.responseStart - c, response_end: nav.responseEnd - c,
-                    dom_content_loaded: nav.domContentLoadedEventEnd - c, hello: B.hello - c,
+        B.steps = { nav_start: swapped ? NaN : -c, response_start: nav.responseStart - c, response_end: nav.responseEnd - c,
+                    dom_content_loaded: swapped ? NaN : nav.domContentLoadedEventEnd - c, socket_new: B.socketNew - c,
+                    socket_open: B.socketOpen - c, hello: B.hello - c,
                     status_running: run ? run.at - c : NaN, first_events: B.msgs.length ? B.msgs[0].at - c : NaN,
                     first_lane_drawn: now - c };
         sessionStorage.removeItem("benchClick");
@@ -142,9 +167,11 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     parser = argparse.ArgumentParser()
+    parser.add_argument("--replays", type=int, default=3)
+    parser.add_argument("--floods", type=int, default=3)
     parser.add_argument("--clicks", type=int, default=20)
     parser.add_argument("--latency-runs", type=int, default=5)
-    parser.add_argument("--floods", type=int, default=3)
+    parser.add_argument("--no-record", action="store_true", help="print the figures, leave RESULTS.md alone")
     args = parser.parse_args()
     load0 = load_average()
     folder = tempfile.mkdtemp(prefix="bench-")
@@ -154,19 +181,20 @@ def main() -> None:
     rows = []
     try:
         # 1a. replay to a Python client
-        rates = []
-        for _ in range(3):
-            t0 = time.perf_counter()
-            messages = server.read_socket(replay_id)
-            seconds = time.perf_counter() - t0
-            count = sum(len(m["events"]) for m in messages if m["type"] == "events")
-            rates.append(count / seconds)
-        rows.append(
-            (
-                "replay of a stored run to a Python WebSocket client (median of 3)",
-                f"{count:,} events, {statistics.median(rates):,.0f} events/s",
+        if args.replays:
+            rates = []
+            for _ in range(args.replays):
+                t0 = time.perf_counter()
+                messages = server.read_socket(replay_id)
+                seconds = time.perf_counter() - t0
+                count = sum(len(m["events"]) for m in messages if m["type"] == "events")
+                rates.append(count / seconds)
+            rows.append(
+                (
+                    f"replay of a stored run to a Python WebSocket client (median of {args.replays})",
+                    f"{count:,} events, {statistics.median(rates):,.0f} events/s",
+                )
             )
-        )
 
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
@@ -176,121 +204,134 @@ def main() -> None:
             page = context.new_page()
 
             # 1b. replay into Chromium
-            in_page, whole, marks = [], [], []
-            for _ in range(3):
-                t0 = time.perf_counter()
-                page.goto(f"{server.url}/runs/{replay_id}")
-                page.wait_for_function("document.getElementById('run')?.dataset.finished === '1'", timeout=60_000)
-                page.wait_for_selector('#chart[data-drawn="1"]')
-                whole.append(count / (time.perf_counter() - t0))
-                c = page.evaluate(COUNTS)
-                in_page.append(c["n"] / max((c["last"] - c["first"]) / 1000, 1e-3))
-                marks.append(
-                    page.evaluate("""() => { const n = performance.getEntriesByType("navigation")[0], B = window.__bench;
-                  return { response_end: n.responseEnd, hello: B.hello, first_events: B.msgs[0].at, last_events: B.msgs[B.msgs.length - 1].at,
-                           last_drawn: B.drawn[B.drawn.length - 1] }; }""")
-                )
-            rows.append(
-                (
-                    "replay of the same run into Chromium (median of 3)",
-                    f"in page, first to last events message: **{statistics.median(in_page):,.0f} events/s** "
-                    f"({c['messages']} messages); page load to run finished in the chart: {statistics.median(whole):,.0f} events/s",
-                )
-            )
-            rows.append(
-                (
-                    "where the replay's time goes in the page (median ms after navigation start)",
-                    ", ".join(f"{k.replace('_', ' ')} {statistics.median(x[k] for x in marks):.0f}" for k in marks[0]),
-                )
-            )
-
-            # 2. live event flood
-            floods = []
-            for _ in range(args.floods):
-                blocker = server.start_run("io-bound", threads=1, sleep_ms=500)
-                flood = server.start_run("fault", kind="event-flood")
-                page.goto(f"{server.url}/runs/{flood['id']}")
-                page.wait_for_function("window.__bench.status.length > 0", timeout=30_000)
-                requests.post(f"{server.url}/runs/{blocker['id']}/cancel", json={}, timeout=30)
-                page.wait_for_function("document.getElementById('run')?.dataset.finished === '1'", timeout=120_000)
-                c = page.evaluate(COUNTS)
-                run = requests.get(f"{server.url}/api/runs/{flood['id']}", timeout=10).json()
-                span = (run["finished_at"] or 0) - (run["started_at"] or 0)
-                floods.append(
-                    {
-                        "n": c["n"],
-                        "rate": c["n"] / max((c["last"] - c["first"]) / 1000, 1e-3),
-                        "produced": run["counts"]["events"] / max(span, 1e-3),
-                        "state": run["state"],
-                        "seconds": (c["last"] - c["first"]) / 1000,
-                        "messages": c["messages"],
-                    }
-                )
-            f = floods[len(floods) // 2]
-            rows.append(
-                (
-                    f"live event-flood run into Chromium (median of {args.floods})",
-                    f"**{statistics.median(x['rate'] for x in floods):,.0f} events/s** arriving in the page "
-                    f"(each: " + ", ".join(f"{x['n']:,} in {x['seconds']:.2f} s" for x in floods) + "); "
-                    f"the run produced {statistics.median(x['produced'] for x in floods):,.0f} events/s of its run time "
-                    f"(started to finished; state {f['state']}), {f['messages']} messages",
-                )
-            )
-
-            # 3. click to first lane, warm pool
-            clicks, steps = [], []
-            for _ in range(args.clicks):
-                # Warm: the replacement worker starts when the previous run ends (pool.py), so wait for it.
-                deadline = time.monotonic() + 30
-                while requests.get(f"{server.url}/healthz", timeout=5).json()["pool"]["warm"] < 1:
-                    if time.monotonic() > deadline:
-                        raise TimeoutError("no warm worker within 30 s")
-                    time.sleep(0.05)
-                page.goto(f"{server.url}/experiments/hello-threads?threads=4&delay_ms=50")
-                page.click("button.run-button")
-                page.wait_for_function("window.__bench && window.__bench.clickToLane !== null", timeout=30_000)
-                clicks.append(page.evaluate("window.__bench.clickToLane"))
-                steps.append(page.evaluate("window.__bench.steps"))
-                page.wait_for_function("document.getElementById('run')?.dataset.finished === '1'", timeout=30_000)
-            rows.append(
-                (
-                    f"click on Run to first lane drawn, warm pool (hello-threads, {args.clicks} runs, in page)",
-                    f"**p50 {percentile(clicks, 50):.0f} ms, p95 {percentile(clicks, 95):.0f} ms**, max {max(clicks):.0f} ms",
-                )
-            )
-            rows.append(
-                (
-                    "where the click-to-lane time goes (median ms after the click)",
-                    ", ".join(
-                        f"{k.replace('_', ' ')} {statistics.median(x[k] for x in steps if x[k] == x[k]):.0f}"
-                        for k in steps[0]
-                    ),
-                )
-            )
-
-            # 4. live latency
-            for slug, query in (("cpu-bound", "threads=8"), ("io-bound", "threads=16&sleep_ms=100")):
-                lat, runs_ms = [], []
-                for _ in range(args.latency_runs):
-                    page.goto(f"{server.url}/experiments/{slug}?{query}")
-                    page.click("button.run-button")
+            if args.replays:
+                in_page, whole, marks = [], [], []
+                for _ in range(args.replays):
+                    t0 = time.perf_counter()
+                    page.goto(f"{server.url}/runs/{replay_id}")
                     page.wait_for_function("document.getElementById('run')?.dataset.finished === '1'", timeout=60_000)
-                    data = page.evaluate(COLLECT)
-                    run_id = page.url.rstrip("/").rsplit("/", 1)[1].split("?")[0]
-                    run = requests.get(f"{server.url}/api/runs/{run_id}", timeout=10).json()
-                    one = latencies_of(data, run["started_at"])
-                    runs_ms.append(f"{percentile(one, 95):.0f}")
-                    lat += one
+                    page.wait_for_selector('#chart[data-drawn="1"]')
+                    whole.append(count / (time.perf_counter() - t0))
+                    c = page.evaluate(COUNTS)
+                    in_page.append(c["n"] / max((c["last"] - c["first"]) / 1000, 1e-3))
+                    marks.append(
+                        page.evaluate("""() => { const n = performance.getEntriesByType("navigation")[0], B = window.__bench;
+                      return { response_end: n.responseEnd, hello: B.hello, first_events: B.msgs[0].at, last_events: B.msgs[B.msgs.length - 1].at,
+                               last_drawn: B.drawn[B.drawn.length - 1] }; }""")
+                    )
                 rows.append(
                     (
-                        f"live latency, event recorded to drawn: {slug}?{query} ({args.latency_runs} runs, {len(lat):,} events)",
-                        f"**{ms(lat)}**; p95 per run " + ", ".join(runs_ms) + " ms",
+                        f"replay of the same run into Chromium (median of {args.replays})",
+                        f"in page, first to last events message: **{statistics.median(in_page):,.0f} events/s** "
+                        f"({c['messages']} messages); page load to run finished in the chart: {statistics.median(whole):,.0f} events/s",
                     )
                 )
+                rows.append(
+                    (
+                        "where the replay's time goes in the page (median ms after navigation start)",
+                        ", ".join(
+                            f"{k.replace('_', ' ')} {statistics.median(x[k] for x in marks):.0f}" for k in marks[0]
+                        ),
+                    )
+                )
+
+            # 2. live event flood
+            if args.floods:
+                floods = []
+                for _ in range(args.floods):
+                    blocker = server.start_run("io-bound", threads=1, sleep_ms=500)
+                    flood = server.start_run("fault", kind="event-flood")
+                    page.goto(f"{server.url}/runs/{flood['id']}")
+                    page.wait_for_function("window.__bench.status.length > 0", timeout=30_000)
+                    requests.post(f"{server.url}/runs/{blocker['id']}/cancel", json={}, timeout=30)
+                    page.wait_for_function("document.getElementById('run')?.dataset.finished === '1'", timeout=120_000)
+                    c = page.evaluate(COUNTS)
+                    run = requests.get(f"{server.url}/api/runs/{flood['id']}", timeout=10).json()
+                    span = (run["finished_at"] or 0) - (run["started_at"] or 0)
+                    floods.append(
+                        {
+                            "n": c["n"],
+                            "rate": c["n"] / max((c["last"] - c["first"]) / 1000, 1e-3),
+                            "produced": run["counts"]["events"] / max(span, 1e-3),
+                            "state": run["state"],
+                            "seconds": (c["last"] - c["first"]) / 1000,
+                            "messages": c["messages"],
+                        }
+                    )
+                f = floods[len(floods) // 2]
+                rows.append(
+                    (
+                        f"live event-flood run into Chromium (median of {args.floods})",
+                        f"**{statistics.median(x['rate'] for x in floods):,.0f} events/s** arriving in the page "
+                        f"(each: " + ", ".join(f"{x['n']:,} in {x['seconds']:.2f} s" for x in floods) + "); "
+                        f"the run produced {statistics.median(x['produced'] for x in floods):,.0f} events/s of its run time "
+                        f"(started to finished; state {f['state']}), {f['messages']} messages",
+                    )
+                )
+
+            # 3. click to first lane, warm pool
+            if args.clicks:
+                clicks, steps = [], []
+                for _ in range(args.clicks):
+                    # Warm: the replacement worker starts when the previous run ends (pool.py), so wait for it.
+                    deadline = time.monotonic() + 30
+                    while requests.get(f"{server.url}/healthz", timeout=5).json()["pool"]["warm"] < 1:
+                        if time.monotonic() > deadline:
+                            raise TimeoutError("no warm worker within 30 s")
+                        time.sleep(0.05)
+                    page.goto(f"{server.url}/experiments/hello-threads?threads=4&delay_ms=50")
+                    page.click("button.run-button")
+                    page.wait_for_function("window.__bench && window.__bench.clickToLane !== null", timeout=30_000)
+                    clicks.append(page.evaluate("window.__bench.clickToLane"))
+                    steps.append(page.evaluate("window.__bench.steps"))
+                    page.wait_for_function("document.getElementById('run')?.dataset.finished === '1'", timeout=30_000)
+                rows.append(
+                    (
+                        f"click on Run to first lane drawn, warm pool (hello-threads, {args.clicks} runs, in page)",
+                        f"**p50 {percentile(clicks, 50):.0f} ms, p95 {percentile(clicks, 95):.0f} ms**, max {max(clicks):.0f} ms",
+                    )
+                )
+                rows.append(
+                    (
+                        "where the click-to-lane time goes (median ms after the click)",
+                        ", ".join(
+                            f"{k.replace('_', ' ')} {statistics.median(x[k] for x in steps if x[k] == x[k]):.0f}"
+                            for k in steps[0]
+                            if any(x[k] == x[k] for x in steps)  # NaN: not this path (no navigation after a swap)
+                        ),
+                    )
+                )
+
+            # 4. live latency
+            if args.latency_runs:
+                for slug, query in (("cpu-bound", "threads=8"), ("io-bound", "threads=16&sleep_ms=100")):
+                    lat, runs_ms = [], []
+                    for _ in range(args.latency_runs):
+                        page.goto(f"{server.url}/experiments/{slug}?{query}")
+                        page.click("button.run-button")
+                        page.wait_for_function(
+                            "document.getElementById('run')?.dataset.finished === '1'", timeout=60_000
+                        )
+                        data = page.evaluate(COLLECT)
+                        run_id = page.url.rstrip("/").rsplit("/", 1)[1].split("?")[0]
+                        run = requests.get(f"{server.url}/api/runs/{run_id}", timeout=10).json()
+                        one = latencies_of(data, run["started_at"])
+                        runs_ms.append(f"{percentile(one, 95):.0f}")
+                        lat += one
+                    rows.append(
+                        (
+                            f"live latency, event recorded to drawn: {slug}?{query} ({args.latency_runs} runs, {len(lat):,} events)",
+                            f"**{ms(lat)}**; p95 per run " + ", ".join(runs_ms) + " ms",
+                        )
+                    )
             browser.close()
     finally:
         server.stop()
     rows.append(("load average before / after", f"{load0} / {load_average()}"))
+    if args.no_record:
+        for what, figure in rows:
+            print(f"{what}: {figure}")
+        return
     record("Live path: events/s into Chromium, click to first lane, live latency (in page)", rows)
 
 

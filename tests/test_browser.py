@@ -70,6 +70,28 @@ def test_a_bad_value_is_shown_beside_its_field(live, page):
     assert "/runs/" not in page.url
 
 
+def test_run_swaps_the_run_in_without_loading_a_page_and_back_and_forward_still_work(live, page):
+    loads = []
+    page.on("load", lambda: loads.append(page.url))
+    page.goto(f"{live.url}/experiments/hello-threads?threads=2&delay_ms=20")
+    experiment_url = page.url
+    page.click("button.run-button")
+    page.wait_for_url(re.compile(r"/runs/[a-z0-9]{10}$"), timeout=10_000)
+    run_url = page.url
+    page.wait_for_selector("#replay:not([hidden])", timeout=30_000)  # ended; replay.js took the events
+    page.wait_for_selector('#observation-cost[data-sampled="1"]', timeout=10_000)  # htmx works in the swapped view
+    assert loads == [experiment_url]  # one document: the run view came without a page load
+    assert page.locator("main script").count() == 0 and page.title().startswith("Run ")
+    assert int(page.get_attribute("#chart", "data-lanes")) == 3
+
+    page.go_back()  # the experiment page again, as it was loaded
+    page.wait_for_selector("#run-form")
+    assert page.url == experiment_url and page.input_value("#f-threads") == "2"
+    page.go_forward()  # and the run, loaded as its own page this time
+    page.wait_for_selector('#run[data-finished="1"]', timeout=30_000)
+    assert page.url == run_url and loads[-1] == run_url
+
+
 def test_catalog_links_to_each_experiment(live, page):
     page.goto(live.url + "/")
     page.click("text=Race conditions and the lock that fixes them")

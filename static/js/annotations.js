@@ -1,9 +1,9 @@
 // The run's annotations (templates/_annotations.html, computed by playground/annotations.py):
 // each button zooms the chart to the place it names and highlights its lanes; a second click
-// shows the whole run again. run.js hands over the chart with `run:ended` on #run. The buttons
+// shows the whole run again. run.js hands over the chart with `run:ended` (bubbling from #run,
+// which launch.js may swap in after this module loaded). The buttons
 // come from the server, and htmx replaces the result panel (buttons included) when a live run
 // ends, so clicks are delegated from the document.
-const root = document.getElementById("run");
 const PAD = 0.1; // share of the annotated stretch shown on each side of it
 const MIN_PAD_NS = 1e6; // and at least 1 ms of context
 let chart = null;
@@ -44,12 +44,10 @@ document.addEventListener("click", (e) => {
   else pending = button; // the chart is still receiving the run: zoom once it has all of it
 });
 
-if (root) {
-  root.addEventListener("run:ended", (e) => {
-    chart = e.detail.chart;
-    if (pending && pending.isConnected) select(pending);
-    pending = null;
-  });
-  // replay.js starts a new chart when the slider goes back in time.
-  root.addEventListener("run:chart", (e) => { chart = e.detail.chart; });
-}
+document.addEventListener("run:ended", (e) => {
+  chart = e.detail.chart;
+  if (pending && pending.isConnected) select(pending);
+  pending = null;
+});
+// replay.js starts a new chart when the slider goes back in time.
+document.addEventListener("run:chart", (e) => { chart = e.detail.chart; });

@@ -1,6 +1,7 @@
 // Replay of a finished run: the chart shows only the events up to the slider's
 // time, played at the run's real pace or faster. run.js hands over its chart and
-// every event it received (`run:ended` on #run).
+// every event it received (`run:ended`, bubbling from #run: the run view may have
+// been swapped into the experiment page after this module loaded, see launch.js).
 //
 // Moving forward feeds the chart the next slice of events (cheap, every frame);
 // moving back rebuilds it from the start up to the new time (one rebuild per
@@ -8,8 +9,6 @@
 // open states reach the cursor line, as they did when the run was live.
 import { Gantt } from "./gantt.js";
 
-const root = document.getElementById("run");
-const panel = document.getElementById("replay");
 const STEPS = 1000; // slider resolution
 
 function upperBound(arr, v) {
@@ -20,7 +19,8 @@ function upperBound(arr, v) {
 
 const fmt = (ns) => (ns >= 1e9 ? `${(ns / 1e9).toFixed(2)} s` : `${(ns / 1e6).toFixed(1)} ms`);
 
-function setup({ chart, events, options }) {
+function setup(root, { chart, events, options }) {
+  const panel = document.getElementById("replay");
   const valid = events.filter((ev) => Array.isArray(ev) && Number.isFinite(ev[0]));
   if (!valid.length || !panel) return;
   // By time; Array.prototype.sort is stable, so events of one instant keep their order.
@@ -50,7 +50,7 @@ function setup({ chart, events, options }) {
       gantt = new Gantt(host, options);
       fed = 0;
       // Whoever holds the old chart (annotations.js) takes the new one.
-      root.dispatchEvent(new CustomEvent("run:chart", { detail: { chart: gantt } }));
+      root.dispatchEvent(new CustomEvent("run:chart", { bubbles: true, detail: { chart: gantt } }));
     }
     if (n > fed) { gantt.addEvents(sorted.slice(fed, n)); fed = n; }
     gantt.setLive(t < end);
@@ -91,4 +91,4 @@ function setup({ chart, events, options }) {
   label();
 }
 
-if (root) root.addEventListener("run:ended", (e) => setup(e.detail));
+document.addEventListener("run:ended", (e) => setup(e.target, e.detail));
