@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from playground.application import create_app, services
+from playground.application import bound_native_memory, create_app, services
 from playground.settings import from_environment
 
 
@@ -22,6 +22,7 @@ def main(argv=None) -> None:
     parser.add_argument("--port", type=int, default=defaults["PORT"], help="port (default %(default)s)")
     parser.add_argument("--database", default=defaults["DATABASE"], help="SQLite file (default %(default)s)")
     args = parser.parse_args(argv)
+    bound_native_memory()  # first: before the pool's and the server's threads
     app = create_app({"DATABASE": args.database})
     with app.app_context():
         services().pool.start()  # warm the workers now, so the first click is fast

@@ -66,6 +66,13 @@ CREATE TABLE IF NOT EXISTS series (
 """
 
 CHUNK_EVENTS = 20_000
+# The write connection lives as long as the server, and SQLite's default page cache
+# (2,000 KiB) fills as the file grows: +2 MB of RSS over the first ~1,000 runs, one of
+# the two things that kept bench/memory.py from being flat (issue 7; the other: see
+# application.bound_native_memory). Writes touch a few B-tree pages each (the rest
+# come from the OS's file cache in microseconds, beside the fsync of every finish),
+# so a small bounded cache is full, and flat, after ~100 runs.
+WRITER_CACHE_KIB = 256
 
 
 class StoreError(Exception):
@@ -97,6 +104,7 @@ class Store:
         """Create the file and schema; mark runs left in flight by a previous server."""
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
         self._writer = self._connect()
+        self._writer.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
         with self._lock, self._writer:
             self._writer.executescript(SCHEMA)
             self._writer.execute(
