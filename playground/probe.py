@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import array
 import collections
+import os
 import platform
 import sys
 import sysconfig
@@ -197,6 +198,9 @@ class Probe:
     def send_with(self, send) -> None:
         """The worker's main thread, before the run: ``send()`` sends what is queued (any thread)."""
         self._sender[:] = [send]
+        # A child an experiment forks inherits the probe and the channel's fd, but not the
+        # sender's threads or a consistent channel: it must not send (its events stay in it).
+        os.register_at_fork(after_in_child=self._sender.clear)
 
     def state_address(self) -> int:
         """Where ``state`` lives in this process's memory, for the supervisor's reads."""

@@ -98,3 +98,26 @@ def test_a_waiting_event_is_sent_when_the_supervisor_asks():
 def test_without_asking_the_waiting_event_stays_until_someone_sends():
     # The control: proves the test above can fail (the second mark did wait).
     assert run_child(ask=False) == ["first", "woke"]
+
+
+def test_a_forked_child_does_not_send_on_the_workers_channel():
+    """A child an experiment forks inherits the probe: its prints must not reach the supervisor."""
+    from playground.probe import Probe
+
+    sent = []
+    probe = Probe()
+    probe.register_current_thread()
+    probe.send_with(lambda: sent.append(os.getpid()))
+    probe.state[0] = 0  # a send is due
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: record, as a print would, and report whether it sent
+        try:
+            probe.mark("from the child")
+            os.write(write_end, b"sent" if sent else b"kept")
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(read_end, 16) == b"kept"
+    probe.mark("from the parent")  # and the parent still sends
+    assert sent == [os.getpid()]
