@@ -105,10 +105,10 @@ class Phase:
 # that a burst leaves little behind, seldom enough that sending (~15 µs plus
 # ~0.5 µs an event) stays ~1% of the thread's time (bench/event_cost.py).
 SEND_DUE_NS = 1_000_000
-# A thread's start and end are sent at once, whatever the time, for the first
-# this many lanes: the page draws each lane as it starts, and a burst of starts
-# or ends would otherwise leave most of itself waiting for the flusher (a wake,
-# so a context switch). Beyond it (too-many-threads) the ~15 µs a send costs
+# A thread's start is sent at once, whatever the time, for the first this many
+# lanes: the page draws each lane as it starts, and a burst of starts would
+# otherwise leave most of itself waiting for the flusher (a wake, so a context
+# switch). Beyond it (too-many-threads) the ~15 µs a send costs
 # would weigh on exactly what that experiment measures, so they wait their turn.
 PROMPT_LANES = 64
 
@@ -225,7 +225,7 @@ class Probe:
         return lane
 
     def lane_recorded(self, lane: int) -> None:
-        """After a thread's ``lane`` or ``end``: send at once while lanes are few (PROMPT_LANES)."""
+        """After a thread's ``lane``: send at once while lanes are few (PROMPT_LANES)."""
         if lane < PROMPT_LANES:
             self._send_now()
         else:
@@ -268,7 +268,10 @@ class Probe:
                 original(thread)
             finally:
                 probe.emit_in(lane, "end")
-                probe.lane_recorded(lane)
+                # Not sent at once, unlike the start: threads that end together would each
+                # hold the GIL to send, and the main thread's join() would wait for every one
+                # of them in turn (bench/switches.py: io-bound's main thread +5 switches).
+                probe.nudge()
 
         threading.Thread._bootstrap_inner = _bootstrap_inner
 

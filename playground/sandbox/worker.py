@@ -53,18 +53,43 @@ THREAD_STACK_BYTES = 512 * 1024  # small stacks, so RLIMIT_AS leaves room for ma
 RUN_NICE = 10  # the web server stays responsive while experiments burn CPU
 
 
+def _write_keeping_the_gil():
+    """libc ``write`` called without releasing the GIL (ctypes.PyDLL), or None.
+
+    ``os.write`` releases the GIL around the system call. From a recording
+    thread that is a hand-off: another thread takes the GIL, and the sender
+    then waits to get it back, a context switch of its own that the plain
+    program never makes (bench/switches.py: +2-3 for deadlock's main thread).
+    A small write to a pipe with room takes a few µs, so keep the GIL.
+    """
+    try:
+        import ctypes
+
+        write = ctypes.PyDLL(None).write
+    except (OSError, AttributeError):
+        return None
+    write.argtypes, write.restype = (ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t), ctypes.c_ssize_t
+    return write
+
+
 class Channel:
     """The protocol pipe to the supervisor; safe to call from any worker thread."""
+
+    SMALL = 16 << 10  # at most this much is written keeping the GIL (the pipe holds 1 MiB)
 
     def __init__(self, fd: int):
         self.fd = fd
         self._lock = threading.Lock()
+        self._write_keeping_the_gil = _write_keeping_the_gil()
 
-    def send(self, message: dict) -> None:
+    def send(self, message: dict, keep_gil: bool = False) -> None:
+        """Write one message; ``keep_gil`` from a recording thread (see _write_keeping_the_gil)."""
         data = (json.dumps(message, separators=(",", ":"), default=str) + "\n").encode()
         with self._lock:
             view = memoryview(data)
-            while view:
+            if keep_gil and self._write_keeping_the_gil and len(data) <= self.SMALL:
+                view = view[max(self._write_keeping_the_gil(self.fd, data, len(data)), 0) :]
+            while view:  # the rest, or all of it: the usual way, the GIL released
                 view = view[os.write(self.fd, view) :]
 
 
@@ -122,11 +147,12 @@ class Flusher(threading.Thread):
             if not state[1]:
                 state[1] = time.perf_counter_ns()
             return 0
+        recorder = not wait and threading.get_ident() != self.ident  # an experiment thread sends
         try:
             state[1] = 0  # first: whatever is recorded from now on marks itself as waiting
             sent = n = 0
             while (batches is None or n < batches) and (batch := self.probe.drain()):
-                self.channel.send({"type": "events", "events": batch})
+                self.channel.send({"type": "events", "events": batch}, keep_gil=recorder)
                 sent += len(batch)
                 n += 1
             if batches is not None and n == batches and not state[1]:
