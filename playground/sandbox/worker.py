@@ -47,7 +47,7 @@ from playground.probe import LaneWriter, Probe, interpreter_info
 SEND_BATCHES = 4
 # This many events queued at a due send (1 ms after the last) is a flood: the
 # flusher thread sends it (see Flusher). A lesson's bursts stay far below.
-FLOOD_EVENTS = 200
+FLOOD_EVENTS = 64
 PIPE_BYTES = 1 << 20  # the protocol pipe's size: fs.pipe-max-size's default
 THREAD_STACK_BYTES = 512 * 1024  # small stacks, so RLIMIT_AS leaves room for many threads
 RUN_NICE = 10  # the web server stays responsive while experiments burn CPU
