@@ -108,6 +108,7 @@ class Sampler:
         self._gil: list = []
         self._spans: list = []  # every mapping, to notice that maps has changed
         self._maps_t = 0
+        self._maps_reads = 0  # each takes the worker's mmap lock for a moment: counted, to see what it costs
         self._thread = None
         self._stopping = False
         self._intervals: deque = deque(maxlen=100_000)
@@ -149,6 +150,7 @@ class Sampler:
             "threads_seen": len(self._seen),
             "errors": self._errors,
             "untracked_threads": len(self._untracked),
+            "maps_reads": self._maps_reads,
         }
 
     def tids(self) -> set[int]:
@@ -234,6 +236,7 @@ class Sampler:
 
     def _load_maps(self, t):
         self._maps_t = t
+        self._maps_reads += 1
         try:
             exe = os.readlink(f"/proc/{self.pid}/exe")
             with open(f"/proc/{self.pid}/maps") as f:
