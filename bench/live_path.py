@@ -19,6 +19,10 @@ run times, and listens for the chart's ``gantt:drawn``.
    lines; the probe keeps 500,000) watched live: the page is connected while the
    run waits in the queue behind a blocker run, which is then cancelled.
    Events/s = events arrived / (last - first events message), in the page.
+   Then ``fault?kind=mark-flood``, the same with ``probe.mark()`` in the loop:
+   a print() loop makes ~190,000 lines/s here, so it measures the experiment as
+   much as the path; the recorder's own marks outrun the path, which is then
+   the bound.
 3. Click on Run to the first lane drawn, warm pool: the click time
    (``performance.timeOrigin + performance.now()``) goes to sessionStorage in a
    capture listener on the experiment page; the page takes its own
@@ -235,12 +239,15 @@ def main() -> None:
                     )
                 )
 
-            # 2. live event flood
-            if args.floods:
+            # 2. live event floods: a print() loop (the experiment is the bound), and the
+            # recorder's own marks as fast as they go (what the path to the page carries)
+            for kind, what in (("event-flood", "print() loop"), ("mark-flood", "probe.mark() loop")):
+                if not args.floods:
+                    break
                 floods = []
                 for _ in range(args.floods):
                     blocker = server.start_run("io-bound", threads=1, sleep_ms=500)
-                    flood = server.start_run("fault", kind="event-flood")
+                    flood = server.start_run("fault", kind=kind)
                     page.goto(f"{server.url}/runs/{flood['id']}")
                     page.wait_for_function("window.__bench.status.length > 0", timeout=30_000)
                     requests.post(f"{server.url}/runs/{blocker['id']}/cancel", json={}, timeout=30)
@@ -261,7 +268,7 @@ def main() -> None:
                 f = floods[len(floods) // 2]
                 rows.append(
                     (
-                        f"live event-flood run into Chromium (median of {args.floods})",
+                        f"live {kind} run ({what}) into Chromium (median of {args.floods})",
                         f"**{statistics.median(x['rate'] for x in floods):,.0f} events/s** arriving in the page "
                         f"(each: " + ", ".join(f"{x['n']:,} in {x['seconds']:.2f} s" for x in floods) + "); "
                         f"the run produced {statistics.median(x['produced'] for x in floods):,.0f} events/s of its run time "

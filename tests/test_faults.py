@@ -94,7 +94,7 @@ def test_a_fork_bomb_is_contained(server):
     assert result_of(server.run_to_end("hello-threads", threads=1, delay_ms=0)[1])["state"] == "done"
 
 
-@pytest.mark.parametrize("kind", ["print-flood", "event-flood"])
+@pytest.mark.parametrize("kind", ["print-flood", "event-flood", "mark-flood"])
 def test_floods_are_bounded(server, kind):
     started, messages = server.run_to_end("fault", kind=kind)
     result = result_of(messages)
