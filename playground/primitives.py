@@ -59,10 +59,23 @@ def calibrate(wait_s: float = 0.5) -> dict:
     /proc/self/task/<tid>/syscall) is looked for among the lock object's
     pointer-sized fields. RLock: the word that holds this thread's
     ``threading.get_ident()`` while it holds the RLock is the owner field.
+    Lock's locked byte: the one byte past the object header that differs
+    between the lock free and held, and back (3.10-3.12: ``lockobject.locked``;
+    3.13: its PyMutex), as [offset, mask, value when held].
     Offsets are None where not found: the supervisor then draws less, never
     something wrong. Called once per worker, before the job (~1-5 ms).
     """
-    layout = {"lock_futex": None, "rlock_owner": None}
+    layout = {"lock_futex": None, "rlock_owner": None, "lock_locked": None}
+    probe_lock = _allocate_lock()
+    size, head = sys.getsizeof(probe_lock), object.__basicsize__
+    free = ctypes.string_at(id(probe_lock), size)
+    with probe_lock:
+        held = ctypes.string_at(id(probe_lock), size)
+    again = ctypes.string_at(id(probe_lock), size)
+    differ = [i for i in range(head, size) if free[i] != held[i] and again[i] == free[i]]
+    if len(differ) == 1:
+        mask = free[differ[0]] ^ held[differ[0]]
+        layout["lock_locked"] = [differ[0], mask, held[differ[0]] & mask]
     rlock, ident = _RLock(), threading.get_ident()
     if type(rlock).__module__ != "threading":  # the C RLock: its fields are in memory
         size = sys.getsizeof(rlock)

@@ -68,15 +68,56 @@ def test_waits_follow_the_futex_a_thread_sleeps_on():
     own = Ownership(pid=0, layout={})
     data, waits = own.register({"id": 7, "type": "Lock", "name": "lock", "addr": 1000, "futex": 0xABC})
     assert data == {"id": 7, "type": "Lock", "name": "lock"} and waits == []  # no addresses for the page
-    assert own.wait_changed(3, 0xABC) == [("W", {"id": 7})]
-    assert own.wait_changed(3, 0xABC) == []  # the same wait, sampled again
-    assert own.wait_changed(3, 0xDEF) == [("U", {"id": 7})]  # some other futex: not one of ours
+    assert own.wait_changed(3, [0xABC, True]) == [("W", {"id": 7})]
+    assert own.wait_changed(3, [0xABC, True]) == []  # the same wait, sampled again
+    assert own.wait_changed(3, [0xDEF, False]) == [("U", {"id": 7})]  # some other futex: not one of ours
     assert own.wait_changed(3, None) == []
+
+
+def lock_seen(own, locked, ran, unknown=False, t=0):
+    return [event[1:] for event in own.locks_seen(t, [(7, locked)], set(ran), unknown)]
+
+
+def test_a_locks_holder_is_the_one_thread_that_could_have_taken_it():
+    own = Ownership(pid=0, layout={"lock_locked": [32, 1, 1]})
+    own.register({"id": 7, "type": "Lock", "name": "lock", "addr": 1000, "futex": 0xABC})
+    assert lock_seen(own, True, {1, 2}) == []  # it turned locked while two threads ran: no guess
+    assert lock_seen(own, True, {1, 2, 3}) == []  # two ran at once while it was held: it may have changed hands
+    assert lock_seen(own, False, {1}) == []  # so its release names no one
+    assert lock_seen(own, True, {2}) == [(2, "A", {"id": 7, "sampled": True})]  # only lane 2 ran
+    assert lock_seen(own, True, {1, 3}) == []  # its holder did not run: it cannot have let go
+    assert lock_seen(own, True, {2}) == []  # only its holder ran: it holds it still
+    assert lock_seen(own, True, {2}, unknown=True) == [(2, "R", {"id": 7})]  # a thread with no lane ran too
+    assert lock_seen(own, False, set()) == []
+    assert lock_seen(own, True, {2}, unknown=True) == []  # an unnamed thread could be the taker
+
+
+def test_a_lock_taken_while_several_ran_is_named_by_its_release():
+    own = Ownership(pid=0, layout={"lock_locked": [32, 1, 1]})
+    own.register({"id": 7, "type": "Lock", "name": "lock", "addr": 1000, "futex": 0xABC})
+    assert lock_seen(own, True, {0, 1}, t=5) == []  # the main thread and lane 1 ran: one of them took it
+    assert lock_seen(own, True, {0}, t=6) == []  # one at a time since: it cannot have changed hands
+    assert own.locks_seen(9, [(7, False)], {1}, False) == [
+        (5, 1, "A", {"id": 7, "sampled": True}),
+        (9, 1, "R", {"id": 7}),
+    ]
+
+
+def test_a_lock_passes_to_the_thread_whose_untimed_wait_on_it_ended():
+    own = Ownership(pid=0, layout={"lock_locked": [32, 1, 1]})
+    own.register({"id": 7, "type": "Lock", "name": "lock", "addr": 1000, "futex": 0xABC})
+    assert lock_seen(own, True, {1}) == [(1, "A", {"id": 7, "sampled": True})]
+    own.wait_changed(2, [0xABC, True])  # lane 2 waits for it, with no timeout
+    own.wait_changed(3, [0xABC, False])  # lane 3 waits for it, with a timeout
+    assert lock_seen(own, True, {2, 3}) == []  # the waiters do not count as takers
+    own.wait_changed(3, None)  # lane 3 gave up (timed out): not a taker of the lock
+    own.wait_changed(2, None)  # lane 2's acquire() returned: it has the lock
+    assert lock_seen(own, True, {1, 2, 3}) == [(1, "R", {"id": 7}), (2, "A", {"id": 7, "sampled": True})]
 
 
 def test_a_wait_seen_before_its_lock_was_registered_is_named_when_it_is():
     own = Ownership(pid=0, layout={})
-    assert own.wait_changed(4, 0x123, t=5_000) == []  # the sampler is faster than the worker's batches
+    assert own.wait_changed(4, [0x123, True], t=5_000) == []  # the sampler is faster than the worker's batches
     _, waits = own.register({"id": 2, "type": "Lock", "name": "late", "addr": 1, "futex": 0x123})
     assert waits == [(5_000, 4, {"id": 2})] and own.waiting == {4: 2}
     assert own.wait_changed(4, None) == [("U", {"id": 2})]
@@ -159,8 +200,32 @@ def test_a_deadlock_names_its_cycle(live, threads):
     assert not [e for e in events if e[2] == "P" and ({"addr", "futex"} & e[3].keys())]  # never sent to a page
     waits = {(e[1], e[3]["id"]) for e in events if e[2] == "W"}
     assert {(s["lane"], s["waits_for"]["id"]) for s in cycle} <= waits  # drawn: who waits for what
-    holds = {(e[1], e[3]["id"]) for e in events if e[2] == "A" and e[3].get("inferred")}
-    assert holds == {(s["held_by"], s["waits_for"]["id"]) for s in cycle}
+    holds = {(e[1], e[3]["id"]) for e in events if e[2] == "A"}  # sampled, or inferred at the end
+    assert {(s["held_by"], s["waits_for"]["id"]) for s in cycle} <= holds
+
+
+def test_plain_lock_holders_are_read_from_outside_and_never_overlap(live):
+    # ordered: thread takes-a-then-b holds one of locks[a], locks[b] for 40 ms while a
+    # neighbour waits for it; which thread held which Lock is read from the Locks' bytes.
+    _, messages = live.run_to_end("deadlock", threads=4, variant="ordered", hold_ms=40)
+    assert result_of(messages)["result"]["held"]
+    events = events_of(messages)
+    names = {e[3]["id"]: e[3]["name"] for e in events if e[2] == "P"}
+    threads = {e[1]: e[3]["name"] for e in events if e[2] == "lane"}
+    held: dict[int, list] = {}  # lock id -> [(lane, from, to)]
+    taken: dict[tuple, int] = {}
+    for t, lane, kind, data in sorted(events, key=lambda e: e[0]):
+        if kind == "A" and data.get("sampled"):
+            taken[(lane, data["id"])] = t
+        elif kind == "R" and (lane, data["id"]) in taken:
+            held.setdefault(data["id"], []).append((lane, taken.pop((lane, data["id"])), t))
+    assert held, "no Lock holder was read from outside"  # a hand-off at least: a waiter took it
+    for pid, spans in held.items():
+        for lane, _, _ in spans:  # only a thread that takes this Lock is ever drawn holding it
+            _, a, _, b = threads[lane].split("-")  # takes-a-then-b
+            assert names[pid] in (f"locks[{a}]", f"locks[{b}]"), (threads[lane], names[pid])
+        spans.sort(key=lambda span: span[1])  # and one holder at a time
+        assert all(x[2] <= y[1] for x, y in zip(spans, spans[1:], strict=False)), spans
 
 
 def test_a_primitive_created_by_the_library_is_not_the_lessons():

@@ -8,7 +8,12 @@ the futex it sleeps on). From then on nothing runs in the observed process:
   futex that is (``W``/``U``);
 - an RLock's owner is read from the process's memory (``/proc/<pid>/mem``)
   at each sample (``A``/``R``);
-- a plain Lock stores no owner. When threads are stuck for good the worker
+- a plain Lock stores no owner, but its "locked" byte is read at each sample
+  (``locks_seen``): when it turns locked, the one thread that ran since the
+  last sample took it, or the one whose untimed wait on it just ended; a
+  holder keeps it while it does not run, or runs alone. Anything else is left
+  unknown, never guessed (a ``sampled`` hold, exact to the sample).
+- when threads are stuck for good and a Lock's holder is unknown, the worker
   lists, per thread, the locks its frames refer to (``K``), and the owner is
   taken to be the one stuck thread that refers to the lock and does not wait
   for it; if all of them wait for it, the one that refers to it from more
@@ -26,6 +31,8 @@ from __future__ import annotations
 import os
 import struct
 
+MAX_LOCKS = 64  # Locks whose byte is read at each sample: a 1-byte read each
+
 
 class Ownership:
     def __init__(self, pid: int, layout: dict | None):
@@ -38,6 +45,10 @@ class Ownership:
         self.holders: dict[int, int] = {}  # RLock id -> lane holding it now (from memory)
         self.refs: dict[int, dict] = {}  # lane -> {"direct": [ids], "listed": [ids]} (K events)
         self._unnamed: dict[int, tuple[int, int]] = {}  # lane -> (t, futex) of a wait on no known primitive yet
+        self._locks: dict[int, bool] = {}  # Lock id -> locked at the last read (at most MAX_LOCKS)
+        self._untimed: dict[int, bool] = {}  # lane -> its current wait has no timeout
+        self._left: dict[int, list[int]] = {}  # Lock id -> lanes whose untimed wait on it ended since the last read
+        self._since: dict[int, tuple[int, bool]] = {}  # Lock id held by someone unknown -> (since, changed hands?)
         try:  # opened once, here: the sampler and supervisor threads both pread() it
             self._mem: int | None = os.open(f"/proc/{pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
         except OSError:  # not ours to read: waits are still named, RLock owners are not
@@ -58,6 +69,9 @@ class Ownership:
             self._by_futex[data["futex"]] = pid
         if data.get("type") == "RLock" and data.get("addr") and self.layout.get("rlock_owner") is not None:
             self._rlocks[pid] = 0
+        if data.get("type") == "Lock" and data.get("addr") and self.layout.get("lock_locked"):
+            if len(self._locks) < MAX_LOCKS:
+                self._locks[pid] = False
         waits = []
         for lane, (t, futex) in list(self._unnamed.items()):
             if self._by_futex.get(futex) == pid or (data.get("type") == "RLock" and self._rlock_by_futex(futex) == pid):
@@ -66,10 +80,14 @@ class Ownership:
                 waits.append((t, lane, {"id": pid}))
         return {k: v for k, v in data.items() if k not in ("addr", "futex")}, waits
 
-    def wait_changed(self, lane: int, futex: int | None, t: int = 0) -> list[tuple[str, dict]]:
-        """The sampler saw ``lane`` block on ``futex`` at ``t`` (None: it stopped waiting on a lock)."""
+    def wait_changed(self, lane: int, on, t: int = 0) -> list[tuple[str, dict]]:
+        """The sampler saw ``lane`` block at ``t`` on ``on`` = [futex, untimed?] (None: it stopped waiting on a lock)."""
         out = []
+        futex, untimed = on if on is not None else (None, False)
         before = self.waiting.pop(lane, None)
+        if before is not None and self._untimed.pop(lane, False) and before in self._locks:
+            self._left.setdefault(before, []).append(lane)  # an untimed acquire() returns only with the lock
+        self._untimed[lane] = untimed
         self._unnamed.pop(lane, None)
         now = self._by_futex.get(futex) if futex is not None else None
         if now is None and futex is not None:
@@ -111,6 +129,73 @@ class Ownership:
                 out.append((owner, pid))
         return out
 
+    def sample(self, ran: list[int]) -> list[tuple[int, str, object]]:
+        """The sampler's watch: RLock owners that changed (``own``), and every tracked Lock's
+        state with the tids that ran (``locks``, for ``locks_seen`` once tids are lanes)."""
+        out: list[tuple[int, str, object]] = [(owner, "own", pid) for owner, pid in self.read_changes()]
+        states = self.read_locks()
+        if states:
+            out.append((0, "locks", {"states": states, "ran": ran}))
+        return out
+
+    def read_locks(self) -> list[tuple[int, bool]]:
+        """(Lock id, locked?) for each tracked Lock. Sampler thread, every sample: a 1-byte read each."""
+        offset, mask, locked = self.layout["lock_locked"] if self._locks else (0, 0, 0)
+        out = []
+        for pid in list(self._locks):  # a C-level copy: register() may add meanwhile
+            raw = self._read(self.primitives[pid]["addr"] + offset, 1)
+            if raw is not None:
+                out.append((pid, raw[0] & mask == locked))
+        return out
+
+    def locks_seen(self, t: int, states: list, ran: set[int], unknown: bool) -> list[tuple[int, int, str, dict]]:
+        """What the Locks' bytes say about who holds them: (time, lane, kind, data) events.
+
+        ``ran``: lanes that ran since the last read (or were not read); ``unknown``: a
+        thread with no lane yet ran, so it could be the one. Only certainties are drawn:
+        - it turned locked while one thread ran: that thread took it;
+        - an untimed wait on it ended: that thread took it (acquire() returns only so);
+        - a holder keeps it while it does not run, or runs alone;
+        - it turned locked while several ran, and it stayed so with no two of them
+          running at once until it turned free while one ran: that one held it all along
+          (drawn from the time it was taken, once it is let go). This one assumes the
+          thread that lets a Lock go is the one that took it, as ``with lock:`` does and
+          every lesson here; a Lock released by another thread, as a signal, breaks it.
+        """
+        out = []
+        for pid, locked in states:
+            before, self._locks[pid] = self._locks.get(pid, False), locked
+            left = self._left.pop(pid, [])
+            holder = self.holders.get(pid)
+            takers = {lane for lane in ran if self.waiting.get(lane) != pid}  # who could take or free it
+            one = next(iter(takers)) if len(takers) == 1 and not unknown else None
+            if not locked:
+                if holder is not None:
+                    out.append((t, holder, "R", {"id": pid}))
+                    del self.holders[pid]
+                elif pid in self._since:
+                    since, mixed = self._since.pop(pid)
+                    if not mixed and one is not None:  # the one that let it go had it since then
+                        out += [(since, one, "A", {"id": pid, "sampled": True}), (t, one, "R", {"id": pid})]
+                continue
+            if before and holder is not None:
+                if not left and (holder not in takers or (one == holder)):
+                    continue  # its holder did not run, or ran alone: it holds it still
+                out.append((t, holder, "R", {"id": pid}))  # it may have passed on: unknown from here
+                del self.holders[pid]
+                holder = None
+                self._since[pid] = (t, True)
+            new = left[0] if len(left) == 1 else (one if not before else None)
+            if new is not None:
+                self._since.pop(pid, None)
+                self.holders[pid] = new
+                out.append((t, new, "A", {"id": pid, "sampled": True}))
+            elif not before:
+                self._since[pid] = (t, False)  # one of several took it: its release may tell which
+            elif pid in self._since and (left or unknown or len(takers) > 1):
+                self._since[pid] = (self._since[pid][0], True)  # two ran at once: it may have changed hands
+        return out
+
     def owner_changed(self, pid: int, lane: int) -> list[tuple[int, str, dict]]:
         """RLock ``pid`` is now held by ``lane`` (-1: free): (lane, kind, data) events."""
         out = []
@@ -124,14 +209,18 @@ class Ownership:
         return out
 
     def _read_word(self, address: int) -> int | None:
+        raw = self._read(address, 8)
+        return struct.unpack("<Q", raw)[0] if raw is not None else None
+
+    def _read(self, address: int, size: int) -> bytes | None:
         mem = self._mem
         if mem is None:
             return None
         try:
-            raw = os.pread(mem, 8, address)
+            raw = os.pread(mem, size, address)
         except OSError:  # the process is gone
             return None
-        return struct.unpack("<Q", raw)[0] if len(raw) == 8 else None
+        return raw if len(raw) == size else None
 
     def close(self) -> None:
         """Supervisor thread, after the sampler has stopped."""

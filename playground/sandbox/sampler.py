@@ -90,7 +90,8 @@ class Sampler:
     def __init__(self, pid: int, on_events, *, interval_s=0.001, batch_s=0.025, cpu_window_s=0.020,
                  exclude_tids=(), clock=time.perf_counter_ns, gil=True, max_threads=512, watch=None):  # fmt: skip
         self.pid, self._on_events, self._clock = pid, on_events, clock
-        # watch(): extra reads at each sample, e.g. RLock owners from memory -> [(key, data)] "own" events
+        # watch(ran): extra reads at each sample (RLock owners, Locks held, from memory), given the
+        # tids that ran since the last sample or were not read in it -> [(key, kind, data)] events
         self._watch = watch
         # gil=False (a free-threaded interpreter running without its GIL): futex
         # waits in libpython's data are then its own internal locks, never a GIL.
@@ -109,6 +110,7 @@ class Sampler:
         self._spans: list = []  # every mapping, to notice that maps has changed
         self._maps_t = 0
         self._maps_reads = 0  # each takes the worker's mmap lock for a moment: counted, to see what it costs
+        self._vanished: list = []  # tids that ended since the last watch(ran)
         self._thread = None
         self._stopping = False
         self._intervals: deque = deque(maxlen=100_000)
@@ -271,6 +273,7 @@ class Sampler:
         th = self._threads.pop(tid)
         self._close(th)
         self._gone_cpu += th.cpu
+        self._vanished.append(tid)  # it may have run (let a lock go) before it ended: for watch(ran)
         # A thread that ends wakes whoever joins it: the others' stuck clocks start over
         # (the joiner is seen awake only at its next read, up to IDLE_EVERY ms later).
         for other in self._threads.values():
@@ -299,8 +302,10 @@ class Sampler:
             self._list_tasks(t)
         events, window = self._events, self._window
         turn = self._samples % IDLE_EVERY
+        ran = []  # threads that ran since the last sample, or may have (not read in this one, or ended)
         for tid, th in list(self._threads.items()):
             if th.idle_since is not None and t - th.idle_since >= IDLE_NS and th.slot != turn:
+                ran.append(tid)
                 continue
             try:
                 # schedstat (0.8 us) every time; syscall (1.8 us, the dearer
@@ -310,6 +315,8 @@ class Sampler:
                 # state until it runs, a few ms at most.) bench/RESULTS.md: this
                 # halves the sampler's cost with 64 mostly blocked threads.
                 cpu = int(os.pread(th.sched_fd, 4096, 0).split(None, 1)[0])
+                if cpu != th.cpu:
+                    ran.append(tid)
                 if cpu != th.cpu or not th.raw or th.raw[:1] == b"r":
                     raw = os.pread(th.sys_fd, 4096, 0)
                     th.idle_since = None
@@ -342,10 +349,11 @@ class Sampler:
                     th.state = state
                     events.append([t, tid, "S", state])
                 futex = int(line.split()[1], 16) if state == "lock" else None
+                th.untimed = state == "lock" and untimed_wait(line)
                 if futex != th.futex:
                     th.futex = futex
-                    events.append([t, tid, "on", futex])
-                th.untimed = state == "lock" and untimed_wait(line)
+                    # [futex, untimed?]: a thread that ends an untimed wait on a Lock has taken it
+                    events.append([t, tid, "on", None if futex is None else [futex, th.untimed]])
             # Stuck: on a lock with no timeout since then, without running once (deadlock watch).
             th.stuck_since = (th.stuck_since or t) if th.untimed else None
             if th.cpu0 is None:
@@ -356,7 +364,9 @@ class Sampler:
                 th.cpu0, th.t0 = th.cpu, t
         self._busy_cores(t)
         if self._watch is not None:
-            events.extend([t, key, "own", data] for key, data in self._watch())
+            ran += self._vanished
+            events.extend([t, key, kind, data] for key, kind, data in self._watch(ran))
+        self._vanished.clear()
         return True
 
     def _busy_cores(self, t):

@@ -93,6 +93,13 @@ class LaneMap:
                 if kind == "cores":
                     out.append([t, -1, kind, data])  # the process as a whole
                     continue
+                if kind == "locks":  # Locks' states read from memory, and the tids that ran
+                    if self.ownership is not None:
+                        ran = {self._lanes.get(tid) for tid in data["ran"]}
+                        unknown = None in ran  # a thread not named yet ran: it could be the taker
+                        ran.discard(None)
+                        out.extend(map(list, self.ownership.locks_seen(t, data["states"], ran, unknown)))
+                    continue
                 if kind == "own":  # key: the RLock owner's ident (0: free), data: the RLock's id
                     lane = self._idents.get(key) if key else -1
                     if lane is None:
@@ -371,7 +378,7 @@ def start_sampler(pid: int, lanes: LaneMap, internal_tids, sample: bool, gil: bo
     readable, why = proc_readable(pid)
     if not readable:
         return None, {"os_states": False, "why": why}
-    watch = lanes.ownership.read_changes if lanes.ownership is not None else None
+    watch = lanes.ownership.sample if lanes.ownership is not None else None
     sampler = Sampler(pid, lanes.add_sampled, exclude_tids=tuple(internal_tids), gil=gil, watch=watch)
     sampler.start()
     return sampler, {"os_states": True, "why": "states sampled from /proc at about 1 kHz"}
