@@ -98,6 +98,11 @@ class NullProbe:
 """
 
 
+def case_label(slug: str, params: dict) -> str:
+    """``deadlock?variant=ordered&threads=4``: how a case is named in RESULTS.md."""
+    return slug + ("?" + "&".join(f"{k}={v}" for k, v in params.items()) if params else "")
+
+
 def run_child(code: str) -> dict:
     """Run ``code`` in a fresh interpreter (as the pool's workers are set up) -> its last line, as JSON."""
     env = {**os.environ, "MALLOC_ARENA_MAX": "2"}

@@ -23,7 +23,7 @@ import os
 import statistics
 import tempfile
 
-from common import NULL_PROBE, ROOT, LiveServer, load_average, record, run_child, wait_done
+from common import NULL_PROBE, ROOT, LiveServer, case_label, load_average, record, run_child, wait_done
 
 CASES = [
     ("cpu-bound", {}, "threaded_ms"),
@@ -85,7 +85,7 @@ def main() -> None:
                 plain_cs.append(plain["voluntary"])
             t_ratio = statistics.median(observed_t) / statistics.median(plain_t)
             cs_o, cs_p = statistics.median(observed_cs), statistics.median(plain_cs)
-            label = slug + ("?" + "&".join(f"{k}={v}" for k, v in params.items()) if params else "")
+            label = case_label(slug, params)
             rows.append(
                 (
                     f"{label}: {metric}, observed / plain (median of {args.runs})",

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 
-from common import NULL_PROBE, ROOT, load_average, record
+from common import NULL_PROBE, ROOT, case_label, load_average, record
 from perturbation import CASES, PLAIN
 
 from playground.sandbox.sampler import Sampler
@@ -65,7 +65,7 @@ def main() -> None:
         for _ in range(args.runs):  # alternating, so machine noise hits both alike
             alone.append(one(code, False))
             watched.append(one(code, True))
-        label = slug + ("?" + "&".join(f"{k}={v}" for k, v in params.items()) if params else "")
+        label = case_label(slug, params)
         qa, qw = statistics.quantiles(alone, n=4), statistics.quantiles(watched, n=4)
         ma, mw = statistics.median(alone), statistics.median(watched)
         rows.append(

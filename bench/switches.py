@@ -26,7 +26,7 @@ from __future__ import annotations
 import argparse
 import statistics
 
-from common import NULL_PROBE, ROOT, load_average, record, run_child
+from common import NULL_PROBE, ROOT, case_label, load_average, record, run_child
 
 CASES = [
     ("cpu-bound", {}),
@@ -42,6 +42,7 @@ sys.path.insert(0, {root!r})
 from playground import experiments
 from playground.probe import LaneWriter, Probe, interpreter_info
 from playground.sandbox.flush_requests import FlushRequests
+from playground.sandbox.process_memory import ProcessMemory
 from playground.sandbox.worker import Channel, Flusher, thread_switches
 
 mode, slug, params = {mode!r}, {slug!r}, {params!r}
@@ -69,7 +70,8 @@ else:
         wake_r, wake_w = os.pipe()
         asker = os.fork()
         if asker == 0:
-            requests = FlushRequests(os.getppid(), probe.state_address(), lambda: os.write(wake_w, b"\n"))
+            memory = ProcessMemory(os.getppid())
+            requests = FlushRequests(memory, probe.state_address(), lambda: os.write(wake_w, b"\n"))
             while not requests.gone:
                 requests.check(time.perf_counter_ns())
                 time.sleep(0.02)
@@ -134,7 +136,7 @@ def main() -> None:
         for _ in range(args.runs):  # modes alternate, so machine noise hits all alike
             for mode in MODES:
                 seen[mode].append(child(mode, slug, params))
-        label = slug + ("?" + "&".join(f"{k}={v}" for k, v in params.items()) if params else "")
+        label = case_label(slug, params)
         for mode in MODES:
             med = {
                 key: statistics.median(r[key] for r in seen[mode]) for key in ("process", "main", "threads", "flusher")

@@ -289,7 +289,7 @@ class Probe:
         around this. The cap on events (``max_events``) is applied here rather
         than in ``emit``, which stays cheap: once reached, whatever is queued is
         dropped and counted in ``dropped``. It bounds what leaves the worker; the
-        queue itself holds at most what one flush interval records.
+        queue itself holds what is recorded between two sends.
         """
         events = self._events
         n = min(len(events), limit)  # appends meanwhile wait for the next call

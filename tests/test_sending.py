@@ -22,6 +22,7 @@ import time
 import pytest
 
 from playground.sandbox.flush_requests import FlushRequests
+from playground.sandbox.process_memory import ProcessMemory
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -62,7 +63,7 @@ def run_child(ask: bool) -> list[str]:
     )
     os.close(channel_w)
     os.close(wake_r)
-    received, buffered, requests = [], b"", None
+    received, buffered, requests, memory = [], b"", None, None
     try:
         with os.fdopen(channel_r, "rb", buffering=0) as channel:
             while "woke" not in received:
@@ -77,7 +78,8 @@ def run_child(ask: bool) -> list[str]:
                 for line in lines:
                     message = json.loads(line)
                     if message["type"] == "state" and ask:
-                        requests = FlushRequests(child.pid, message["address"], lambda: os.write(wake_w, b"\n"))
+                        memory = ProcessMemory(child.pid)
+                        requests = FlushRequests(memory, message["address"], lambda: os.write(wake_w, b"\n"))
                     elif message["type"] == "events":
                         received += [event[3] for event in message["events"] if event[2] == "M"]
                     elif message["type"] == "woke":
@@ -85,6 +87,8 @@ def run_child(ask: bool) -> list[str]:
     finally:
         os.close(wake_w)
         child.wait(timeout=10)
+        if memory is not None:
+            memory.close()
     if requests is not None:
         assert not requests.blind, "the child's memory should be readable by its parent"
     return received

@@ -17,8 +17,9 @@ Called from the run's supervisor thread only (``supervise``'s loop).
 
 from __future__ import annotations
 
-import os
 import struct
+
+from .process_memory import ProcessMemory
 
 # Long enough that a burst's leftovers usually leave with the next recording on
 # a thread that is awake anyway; short enough for the live-latency target
@@ -28,20 +29,15 @@ _STATE = struct.Struct("=qq")
 
 
 class FlushRequests:
-    def __init__(self, pid: int, address: int | None, ask, stale_ns: int = STALE_NS):
+    def __init__(self, memory: ProcessMemory, address: int | None, ask, stale_ns: int = STALE_NS):
+        self.memory = memory  # the worker's; its owner closes it
         self.address = address
         self.ask = ask  # writes one byte to the worker; never blocks for long (a pipe with room)
         self.stale_ns = stale_ns
         self.asked = 0  # how many times we woke the worker
         self._asked_for = None  # the oldest-waiting time last asked about
         self._asked_at = 0
-        self._mem = None
-        if address:
-            try:
-                self._mem = os.open(f"/proc/{pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
-            except OSError:
-                pass
-        self.blind = self._mem is None  # cannot see what waits: ask every stale_ns
+        self.blind = not (address and memory.readable)  # cannot see what waits: ask every stale_ns
         self.gone = False
 
     def check(self, now: int) -> bool:
@@ -51,11 +47,11 @@ class FlushRequests:
         if self.blind:
             waiting_since = self._asked_at or now - self.stale_ns
         else:
-            try:
-                _last_send, waiting_since = _STATE.unpack(os.pread(self._mem, _STATE.size, self.address))
-            except (OSError, struct.error):  # the worker is gone: nothing more to ask for
+            raw = self.memory.read(self.address, _STATE.size)
+            if raw is None:  # the worker is gone: nothing more to ask for
                 self.gone = True
                 return False
+            _last_send, waiting_since = _STATE.unpack(raw)
         if not waiting_since or now - waiting_since < self.stale_ns:
             return False
         if waiting_since == self._asked_for and now - self._asked_at < self.stale_ns:
@@ -64,8 +60,3 @@ class FlushRequests:
         self.asked += 1
         self.ask()
         return True
-
-    def close(self) -> None:
-        if self._mem is not None:
-            os.close(self._mem)
-            self._mem = None

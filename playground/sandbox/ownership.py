@@ -28,8 +28,9 @@ thread (sampled events, memory reads).
 
 from __future__ import annotations
 
-import os
 import struct
+
+from .process_memory import ProcessMemory
 
 MAX_LOCKS = 64  # Locks whose byte is read at each sample: a 1-byte read each
 
@@ -49,10 +50,8 @@ class Ownership:
         self._untimed: dict[int, bool] = {}  # lane -> its current wait has no timeout
         self._left: dict[int, list[int]] = {}  # Lock id -> lanes whose untimed wait on it ended since the last read
         self._since: dict[int, tuple[int, bool]] = {}  # Lock id held by someone unknown -> (since, changed hands?)
-        try:  # opened once, here: the sampler and supervisor threads both pread() it
-            self._mem: int | None = os.open(f"/proc/{pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:  # not ours to read: waits are still named, RLock owners are not
-            self._mem = None
+        # Unreadable: waits are still named, RLock owners and Lock holders are not.
+        self.memory = ProcessMemory(pid)
 
     # -- registration and waits ----------------------------------------------------
 
@@ -143,7 +142,7 @@ class Ownership:
         offset, mask, locked = self.layout["lock_locked"] if self._locks else (0, 0, 0)
         out = []
         for pid in list(self._locks):  # a C-level copy: register() may add meanwhile
-            raw = self._read(self.primitives[pid]["addr"] + offset, 1)
+            raw = self.memory.read(self.primitives[pid]["addr"] + offset, 1)
             if raw is not None:
                 out.append((pid, raw[0] & mask == locked))
         return out
@@ -209,24 +208,12 @@ class Ownership:
         return out
 
     def _read_word(self, address: int) -> int | None:
-        raw = self._read(address, 8)
+        raw = self.memory.read(address, 8)
         return struct.unpack("<Q", raw)[0] if raw is not None else None
-
-    def _read(self, address: int, size: int) -> bytes | None:
-        mem = self._mem
-        if mem is None:
-            return None
-        try:
-            raw = os.pread(mem, size, address)
-        except OSError:  # the process is gone
-            return None
-        return raw if len(raw) == size else None
 
     def close(self) -> None:
         """Supervisor thread, after the sampler has stopped."""
-        mem, self._mem = self._mem, None
-        if mem is not None:
-            os.close(mem)
+        self.memory.close()
 
     # -- the wait-for graph ------------------------------------------------------------
 

@@ -316,7 +316,7 @@ def supervise(
                     gil = worker.interpreter.get("gil_enabled", True)
                     sampler, observation = start_sampler(worker.pid, lanes, message["internal_tids"], sample, gil)
                     watch = DeadlockWatch(worker.pid, sampler, lanes, run) if sampler is not None else None
-                    requests = FlushRequests(worker.pid, message.get("probe_state"), worker.ask_to_send)
+                    requests = FlushRequests(lanes.ownership.memory, message.get("probe_state"), worker.ask_to_send)
                     run.set_running(worker.interpreter, {**observation, "worker_pid": worker.pid})
                 elif kind in ("result", "error"):
                     final = message
@@ -337,7 +337,6 @@ def supervise(
         if lanes is not None and lanes.ownership is not None:
             lanes.ownership.close()
         if requests is not None:
-            requests.close()
             # How often the worker's flusher was woken; "blind": asked on a timer (memory unreadable).
             run.observation = {
                 **run.observation,

@@ -136,7 +136,8 @@ class Flusher(threading.Thread):
         """Drain and send what is queued (``batches=None``: all of it); ``wait`` only
         on the main thread, which must not leave events behind."""
         state = self.probe.state
-        if not wait and len(self.probe._events) >= FLOOD_EVENTS and threading.get_ident() != self.ident:
+        recorder = not wait and threading.get_ident() != self.ident  # an experiment thread sends
+        if recorder and len(self.probe._events) >= FLOOD_EVENTS:
             state[0] = time.perf_counter_ns()  # counts as a send: the recorder's next nudges stay cheap
             if not self._handed:
                 self._handed = True
@@ -147,7 +148,6 @@ class Flusher(threading.Thread):
             if not state[1]:
                 state[1] = time.perf_counter_ns()
             return 0
-        recorder = not wait and threading.get_ident() != self.ident  # an experiment thread sends
         try:
             state[1] = 0  # first: whatever is recorded from now on marks itself as waiting
             sent = n = 0
@@ -362,7 +362,7 @@ def main() -> None:
     writer.close()
     probe.emit_in(0, "end")
     # The last events leave before the result: wait for a sender still at work.
-    # The flusher thread stays blocked in read(); the process exits under it.
+    # The flusher thread stays blocked in select(); the process exits under it.
     flusher.send(wait=True, batches=None)
     message["output"] = writer.output()
     message["dropped"] = probe.dropped
