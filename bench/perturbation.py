@@ -1,14 +1,23 @@
 """Observer effect: an experiment observed (worker + probe + 1 kHz /proc sampler)
 against the same code run with no instrumentation at all.
 
-    python bench/perturbation.py [--runs 10]
+    python bench/perturbation.py [--runs 10] [--plain-start pool|immediate]
 
 Both sides run the experiment module's own ``run()`` in a fresh interpreter.
 The plain side uses a do-nothing probe (phases are timed, nothing recorded,
 no thread hooks, no flusher, no sampler). Figures: median wall time of the
 experiment's threaded phase and median voluntary context switches of the
 process during the run, observed / plain. Runs alternate, so machine noise
-hits both sides alike. Target (issue 7): ratios <= 1.10.
+hits both sides alike. Target (issues 3 and 7): ratios <= 1.10.
+
+How the plain side starts (``--plain-start``) is the pool worker's way by
+default: started at nice 19, it says it is ready, idles until a line comes on
+its stdin from its parent, then runs at nice 10. ``immediate`` runs straight
+after the imports, as this script did until 2026-11-25. The start is not
+instrumentation, yet it moves the plain program's own count: deadlock
+``ordered`` makes 15 switches run straight after its imports and 17-19 after
+an idle wait for its start signal (bench/plain_start.py), because how soon a
+woken thread reaches the GIL depends on what the CPUs were doing just before.
 
 Switches twice: the whole worker process, and the process without the
 flusher's own (the worker reports the flusher thread's count from /proc): the
@@ -19,9 +28,14 @@ shows in its threads' counts (bench/switches.py attributes them per thread).
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
+import time
 
 from common import NULL_PROBE, ROOT, LiveServer, case_label, load_average, record, run_child, wait_done
 
@@ -42,7 +56,7 @@ from playground.probe import interpreter_info
 
 import os, threading
 threading.stack_size(512 * 1024)  # as the worker does
-os.nice(10)  # as the worker does: niceness is the sandbox's, not the observer's
+{start}
 experiment = experiments.get({slug!r})
 params = experiments.validate_or_raise(experiment.params, {params!r})
 u0 = resource.getrusage(resource.RUSAGE_SELF); t0 = time.perf_counter_ns()
@@ -53,8 +67,46 @@ print(json.dumps({{"metrics": metrics, "voluntary": u1.ru_nvcsw - u0.ru_nvcsw}})
 """
 
 
-def plain_run(slug: str, params: dict) -> dict:
-    return run_child(PLAIN.format(root=ROOT, slug=slug, params=params, null_probe=NULL_PROBE))
+# How the plain program begins its run (the ``{start}`` above). Niceness is the
+# sandbox's, not the observer's: both sides run at nice 10, as the worker does.
+IMMEDIATE = "os.nice(10)"
+# As a pool worker: it was started at nice 19 (plain_run), says it is ready, and
+# waits for its job on stdin; then it runs at RUN_NICE (worker.py).
+POOL = """
+try:
+    resource.setrlimit(resource.RLIMIT_NICE, (10, 10))
+except (OSError, ValueError):
+    pass  # as in worker.py: then only CAP_SYS_NICE lets it go from 19 to 10
+print("ready", flush=True)
+sys.stdin.readline()
+os.setpriority(os.PRIO_PROCESS, 0, 10)
+"""
+# A pool worker idles between its start and its job; here, between two observed runs.
+POOL_IDLE_S = 0.3
+
+
+def plain_code(slug: str, params: dict, start: str = "pool") -> str:
+    begin = POOL if start == "pool" else IMMEDIATE
+    return PLAIN.format(root=ROOT, slug=slug, params=params, null_probe=NULL_PROBE, start=begin)
+
+
+def plain_run(slug: str, params: dict, start: str = "pool") -> dict:
+    code = plain_code(slug, params, start)
+    if start != "pool":
+        return run_child(code)
+    nice = [shutil.which("nice"), "-n", "19"] if shutil.which("nice") else []
+    env = {**os.environ, "MALLOC_ARENA_MAX": "2"}
+    child = subprocess.Popen(
+        [*nice, sys.executable, "-s", "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+    )
+    assert child.stdout.readline().strip() == "ready"
+    time.sleep(POOL_IDLE_S)
+    child.stdin.write("job\n")
+    child.stdin.flush()
+    out, _ = child.communicate()
+    if child.returncode:
+        raise RuntimeError(f"plain run failed ({child.returncode})")
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -63,6 +115,12 @@ def main() -> None:
     parser.add_argument("--only", help="run only the cases of this experiment slug")
     parser.add_argument(
         "--sampler", choices=("on", "off"), default="on", help="off: the observed side without the /proc sampler"
+    )
+    parser.add_argument(
+        "--plain-start",
+        choices=("pool", "immediate"),
+        default="pool",
+        help="pool: the plain side waits for its job as a pool worker does; immediate: runs after its imports",
     )
     args = parser.parse_args()
     load0 = load_average()
@@ -80,7 +138,7 @@ def main() -> None:
                 observed_cs.append(run["result"]["observed"]["voluntary_context_switches"])
                 flusher = run["observation"].get("flusher_switches", {}).get("voluntary", 0)
                 experiment_cs.append(observed_cs[-1] - flusher)
-                plain = plain_run(slug, params)
+                plain = plain_run(slug, params, args.plain_start)
                 plain_t.append(plain["metrics"][metric])
                 plain_cs.append(plain["voluntary"])
             t_ratio = statistics.median(observed_t) / statistics.median(plain_t)
@@ -114,7 +172,11 @@ def main() -> None:
         server.stop()
     rows.append(("load average before / after", f"{load0} / {load_average()}"))
     title = "Observer effect: observed vs uninstrumented"
-    record(title + (" (observed without the /proc sampler)" if args.sampler == "off" else ""), rows)
+    if args.sampler == "off":
+        title += " (observed without the /proc sampler)"
+    if args.plain_start == "immediate":
+        title += " (plain side run straight after its imports)"
+    record(title, rows)
 
 
 if __name__ == "__main__":

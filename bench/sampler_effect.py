@@ -20,14 +20,14 @@ import subprocess
 import sys
 import time
 
-from common import NULL_PROBE, ROOT, case_label, load_average, record
-from perturbation import CASES, PLAIN
+from common import case_label, load_average, record
+from perturbation import CASES, plain_code
 
 from playground.sandbox.sampler import Sampler
 
 
 def child_code(slug: str, params: dict) -> str:
-    code = PLAIN.format(root=ROOT, slug=slug, params=params, null_probe=NULL_PROBE)
+    code = plain_code(slug, params, start="immediate")
     return code.replace("u0 = resource.getrusage", "sys.stdin.readline(); u0 = resource.getrusage")
 
 

@@ -14,8 +14,11 @@ def take_in_my_order(first, second, hold_s, done):
             done.append(threading.current_thread().name)
 
 
-def take_in_global_order(first, second, hold_s, done):
-    first, second = sorted((first, second), key=id)  # every thread agrees on one order
+def take_in_global_order(first, second, hold_s, done, numbered):
+    # Every thread agrees on one order: the lower-numbered lock first. (Sorting by
+    # id() agrees too, but then who waits for whom depends on where the allocator
+    # happened to put each lock, and changes from one process to the next.)
+    first, second = sorted((first, second), key=numbered.index)
     with first:
         time.sleep(hold_s)
         with second:
@@ -44,9 +47,10 @@ def run(params, probe):
     locks = [threading.Lock() for _ in range(count)]
     done, retries = [], []
     threads = []
+    extra = {"naive": (), "ordered": (locks,), "timeout": (retries,)}[variant]
     for n in range(count):
         # Thread n takes lock n, then lock n+1: around the ring, a cycle of `count` waits.
-        args = (locks[n], locks[(n + 1) % count], hold_s, done) + ((retries,) if variant == "timeout" else ())
+        args = (locks[n], locks[(n + 1) % count], hold_s, done) + extra
         threads.append(threading.Thread(target=VARIANTS[variant], args=args, name=f"takes-{n}-then-{(n + 1) % count}"))
     with probe.phase(variant):
         for thread in threads:
