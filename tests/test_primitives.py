@@ -78,9 +78,26 @@ def lock_seen(own, locked, ran, unknown=False, t=0):
     return [event[1:] for event in own.locks_seen(t, [(7, locked)], set(ran), unknown)]
 
 
-def test_a_locks_holder_is_the_one_thread_that_could_have_taken_it():
+def free_lock() -> Ownership:
+    """Lock 7 registered and read free once: from here the sampler sees it change."""
     own = Ownership(pid=0, layout={"lock_locked": [32, 1, 1]})
     own.register({"id": 7, "type": "Lock", "name": "lock", "addr": 1000, "futex": 0xABC})
+    assert lock_seen(own, False, {1}) == []
+    return own
+
+
+def test_a_lock_already_locked_when_first_read_is_nobodys():
+    # The worker's batch naming a Lock can reach the supervisor after the Lock was taken:
+    # whoever ran in the sample that first reads it did not necessarily take it.
+    own = Ownership(pid=0, layout={"lock_locked": [32, 1, 1]})
+    own.register({"id": 7, "type": "Lock", "name": "lock", "addr": 1000, "futex": 0xABC})
+    assert lock_seen(own, True, {1}) == []
+    assert lock_seen(own, True, {1}) == []
+    assert lock_seen(own, False, {1}) == []  # nor is its release: it may have changed hands before
+
+
+def test_a_locks_holder_is_the_one_thread_that_could_have_taken_it():
+    own = free_lock()
     assert lock_seen(own, True, {1, 2}) == []  # it turned locked while two threads ran: no guess
     assert lock_seen(own, True, {1, 2, 3}) == []  # two ran at once while it was held: it may have changed hands
     assert lock_seen(own, False, {1}) == []  # so its release names no one
@@ -93,8 +110,7 @@ def test_a_locks_holder_is_the_one_thread_that_could_have_taken_it():
 
 
 def test_a_lock_taken_while_several_ran_is_named_by_its_release():
-    own = Ownership(pid=0, layout={"lock_locked": [32, 1, 1]})
-    own.register({"id": 7, "type": "Lock", "name": "lock", "addr": 1000, "futex": 0xABC})
+    own = free_lock()
     assert lock_seen(own, True, {0, 1}, t=5) == []  # the main thread and lane 1 ran: one of them took it
     assert lock_seen(own, True, {0}, t=6) == []  # one at a time since: it cannot have changed hands
     assert own.locks_seen(9, [(7, False)], {1}, False) == [
@@ -104,8 +120,7 @@ def test_a_lock_taken_while_several_ran_is_named_by_its_release():
 
 
 def test_a_lock_passes_to_the_thread_whose_untimed_wait_on_it_ended():
-    own = Ownership(pid=0, layout={"lock_locked": [32, 1, 1]})
-    own.register({"id": 7, "type": "Lock", "name": "lock", "addr": 1000, "futex": 0xABC})
+    own = free_lock()
     assert lock_seen(own, True, {1}) == [(1, "A", {"id": 7, "sampled": True})]
     own.wait_changed(2, [0xABC, True])  # lane 2 waits for it, with no timeout
     own.wait_changed(3, [0xABC, False])  # lane 3 waits for it, with a timeout
@@ -226,6 +241,16 @@ def test_plain_lock_holders_are_read_from_outside_and_never_overlap(live):
             assert names[pid] in (f"locks[{a}]", f"locks[{b}]"), (threads[lane], names[pid])
         spans.sort(key=lambda span: span[1])  # and one holder at a time
         assert all(x[2] <= y[1] for x, y in zip(spans, spans[1:], strict=False)), spans
+    # takes-3-then-0 waits for locks[0], takes it, and sleeps hold_ms holding it. Its bar spans
+    # that sleep: a holder is read at every sample, never left to the idle back-off, so
+    # "it did not run" is seen, not assumed (the bar used to end 20 ms into the sleep).
+    last = [
+        b - a
+        for pid, spans in held.items()
+        for lane, a, b in spans
+        if (names[pid], threads[lane]) == ("locks[0]", "takes-3-then-0")
+    ]
+    assert last and max(last) >= 0.75 * 40e6, (last, held)
 
 
 def test_a_primitive_created_by_the_library_is_not_the_lessons():

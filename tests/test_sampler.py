@@ -20,8 +20,8 @@ sys.path.insert(0, ROOT)
 
 from proc_scenario import EXPECTED, go, start_child  # noqa: E402
 
-from playground.sandbox.sampler import Sampler, proc_readable  # noqa: E402
-from playground.sandbox.syscalls import STATES  # noqa: E402
+from playground.sandbox.sampler import Sampler  # noqa: E402
+from playground.sandbox.syscalls import STATES, proc_readable  # noqa: E402
 
 # ---- no /proc needed -------------------------------------------------------------
 

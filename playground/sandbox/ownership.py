@@ -43,13 +43,19 @@ class Ownership:
         self._by_futex: dict[int, int] = {}  # futex address -> Lock id
         self._rlocks: dict[int, int] = {}  # RLock id -> owner ident last read (0: free)
         self.waiting: dict[int, int] = {}  # lane -> id of the primitive it waits for now
-        self.holders: dict[int, int] = {}  # RLock id -> lane holding it now (from memory)
+        self.holders: dict[int, int] = {}  # Lock or RLock id -> lane holding it now (from memory)
         self.refs: dict[int, dict] = {}  # lane -> {"direct": [ids], "listed": [ids]} (K events)
         self._unnamed: dict[int, tuple[int, int]] = {}  # lane -> (t, futex) of a wait on no known primitive yet
-        self._locks: dict[int, bool] = {}  # Lock id -> locked at the last read (at most MAX_LOCKS)
+        self._locks: dict[int, bool] = {}  # Lock id -> locked, as locks_seen last had it (at most MAX_LOCKS)
+        self._read: dict[int, bool] = {}  # Lock id -> locked at the sampler's last read
+        self._unseen: set[int] = set()  # Locks registered that locks_seen has not had yet
         self._untimed: dict[int, bool] = {}  # lane -> its current wait has no timeout
         self._left: dict[int, list[int]] = {}  # Lock id -> lanes whose untimed wait on it ended since the last read
         self._since: dict[int, tuple[int, bool]] = {}  # Lock id held by someone unknown -> (since, changed hands?)
+        # Native tids of the holders: the sampler reads them every sample, never backing
+        # off, since "its holder did not run" must be seen, not assumed (LaneMap keeps it
+        # current; sampler thread only).
+        self.holder_tids: set[int] = set()
         # Unreadable: waits are still named, RLock owners and Lock holders are not.
         self.memory = ProcessMemory(pid)
 
@@ -71,6 +77,7 @@ class Ownership:
         if data.get("type") == "Lock" and data.get("addr") and self.layout.get("lock_locked"):
             if len(self._locks) < MAX_LOCKS:
                 self._locks[pid] = False
+                self._unseen.add(pid)
         waits = []
         for lane, (t, futex) in list(self._unnamed.items()):
             if self._by_futex.get(futex) == pid or (data.get("type") == "RLock" and self._rlock_by_futex(futex) == pid):
@@ -128,12 +135,20 @@ class Ownership:
                 out.append((owner, pid))
         return out
 
-    def sample(self, ran: list[int]) -> list[tuple[int, str, object]]:
+    def sample(self, ran: list[int], since_read=list) -> list[tuple[int, str, object]]:
         """The sampler's watch: RLock owners that changed (``own``), and every tracked Lock's
-        state with the tids that ran (``locks``, for ``locks_seen`` once tids are lanes)."""
+        state with the tids that ran (``locks``, for ``locks_seen`` once tids are lanes).
+
+        ``ran`` was read before the Locks: when one changed, ``since_read()`` adds whoever
+        ran in between, and 0 (a tid with no lane) for a thread not listed yet, so that
+        no thread is named as the one that ran alone when another did too.
+        """
         out: list[tuple[int, str, object]] = [(owner, "own", pid) for owner, pid in self.read_changes()]
         states = self.read_locks()
         if states:
+            if any(self._read.get(pid) != locked for pid, locked in states):
+                ran = [*ran, *since_read()]
+            self._read = dict(states)
             out.append((0, "locks", {"states": states, "ran": ran}))
         return out
 
@@ -163,6 +178,12 @@ class Ownership:
         """
         out = []
         for pid, locked in states:
+            if pid in self._unseen:  # its first read: if locked, taken before it, by anyone
+                self._unseen.discard(pid)
+                self._locks[pid] = locked
+                if locked:
+                    self._since[pid] = (t, True)
+                continue
             before, self._locks[pid] = self._locks.get(pid, False), locked
             left = self._left.pop(pid, [])
             holder = self.holders.get(pid)
@@ -193,6 +214,21 @@ class Ownership:
                 self._since[pid] = (t, False)  # one of several took it: its release may tell which
             elif pid in self._since and (left or unknown or len(takers) > 1):
                 self._since[pid] = (self._since[pid][0], True)  # two ran at once: it may have changed hands
+        return out
+
+    def lane_gone(self, t: int, lane: int | None = None) -> list[tuple[int, int, str, dict]]:
+        """``lane``'s thread has ended (None: sampling has), and every bar it held ends with it.
+
+        Its last release may fall after the last sample that could read the Lock (the
+        process exits right after), and a Lock left locked by a thread that ended is
+        held by no thread: from here its holder is unknown, as after a hand-off.
+        Sampler thread; or the supervisor's, once the sampler has stopped.
+        """
+        out = []
+        for pid, holder in list(self.holders.items()):
+            if lane is None or holder == lane:
+                del self.holders[pid]
+                out.append((t, holder, "R", {"id": pid}))
         return out
 
     def owner_changed(self, pid: int, lane: int) -> list[tuple[int, str, dict]]:

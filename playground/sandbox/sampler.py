@@ -3,22 +3,23 @@
 Runs in the supervisor on its own thread (``Sampler.start``); the worker needs
 no instrumentation. Files stay open and are re-read with ``os.pread``: per
 sample the leader's ``stat`` (process state, thread count), then each thread's
-``syscall`` and, when it may have run, its ``schedstat``. Measured here:
+``schedstat`` and, when it ran, its ``syscall``. Measured here:
 ~22 us per sample with 6 threads, ~110 us with 64 (3% / 11% of a core at 1 kHz).
 
-What a ``syscall`` line means (which state) is ``syscalls.py``'s business.
+What a ``syscall`` line means (which state), and whether this server can read
+them at all (``proc_readable``), is ``syscalls.py``'s business.
 """
 
 from __future__ import annotations
 
 import bisect
 import os
-import sys
 import threading
 import time
 from collections import deque
 
-from .syscalls import KNOWN_MACHINE, MACHINE, classify, parse_maps, untimed_wait
+from .syscalls import classify, parse_maps, untimed_wait
+from .task import Task
 
 _MAPS_RETRY_NS = 100_000_000
 # A thread blocked (lock, sleep, I/O) without running for IDLE_NS is read every
@@ -30,55 +31,6 @@ _IDLE_STATES = frozenset(("lock", "sleep", "io"))
 _GONE = (FileNotFoundError, ProcessLookupError)  # ENOENT, ESRCH: the task exited
 
 
-def proc_readable(pid: int) -> tuple[bool, str]:
-    """Can this process read /proc/<pid>/task/*/syscall? (False, reason) when not (not Linux, permission, ...)."""
-    if not sys.platform.startswith("linux"):
-        return False, f"thread states need Linux /proc (this is {sys.platform})"
-    if not KNOWN_MACHINE:
-        return False, f"no syscall table for architecture {MACHINE!r}"
-    name = "syscall"
-    try:
-        for name in ("syscall", "schedstat"):
-            with open(f"/proc/{pid}/task/{pid}/{name}", "rb") as f:
-                f.read(4096)
-    except PermissionError:
-        return False, f"no ptrace access to /proc/{pid}/task/{pid}/{name}"
-    except FileNotFoundError:
-        if os.path.isdir(f"/proc/{pid}"):
-            return False, f"this kernel has no /proc/<pid>/task/<tid>/{name}"
-        return False, f"no process {pid}"
-    except OSError as e:
-        return False, f"cannot read /proc/{pid}: {e.strerror}"
-    return True, ""
-
-
-class _Thread:
-    __slots__ = (
-        "cpu",
-        "cpu0",
-        "futex",
-        "idle_since",
-        "raw",
-        "sched_fd",
-        "slot",
-        "state",
-        "stuck_since",
-        "sys_fd",
-        "t0",
-        "untimed",
-    )
-
-    def __init__(self, sys_fd, sched_fd):
-        self.sys_fd, self.sched_fd = sys_fd, sched_fd
-        self.raw, self.state = b"", None  # last syscall line read, last state reported
-        self.futex = None  # the address it is blocked on while in "lock": which primitive (ownership.py)
-        self.idle_since = None  # since when it has been blocked without running (see IDLE_NS)
-        self.slot = sched_fd % IDLE_EVERY  # which of the samples reads it while idle: spreads the reads
-        self.stuck_since = None  # since when it waits on a lock with no timeout (deadlock watch)
-        self.untimed = False  # its current wait is on a lock, with no timeout
-        self.cpu0, self.cpu, self.t0 = None, 0, 0  # on-CPU ns at window start, latest; window start
-
-
 class Sampler:
     """Samples every thread of process ``pid``; see the module docstring.
 
@@ -88,11 +40,15 @@ class Sampler:
     """
 
     def __init__(self, pid: int, on_events, *, interval_s=0.001, batch_s=0.025, cpu_window_s=0.020,
-                 exclude_tids=(), clock=time.perf_counter_ns, gil=True, max_threads=512, watch=None):  # fmt: skip
+                 exclude_tids=(), clock=time.perf_counter_ns, gil=True, max_threads=512, watch=None,
+                 always_read=frozenset()):  # fmt: skip
         self.pid, self._on_events, self._clock = pid, on_events, clock
-        # watch(ran): extra reads at each sample (RLock owners, Locks held, from memory), given the
-        # tids that ran since the last sample or were not read in it -> [(key, kind, data)] events
-        self._watch = watch
+        # watch(ran, since_read): extra reads at each sample (RLock owners, Locks held, from memory),
+        # given the tids that ran since the last sample or were not read in it, and since_read()
+        # for what ran after they were read -> [(key, kind, data)] events.
+        # always_read: tids never left unread while idle (a Lock's holder), updated by on_events.
+        self._watch, self._always_read = watch, always_read
+        self._flushed_t = 0  # the last sample on_events has had: always_read is current up to it
         # gil=False (a free-threaded interpreter running without its GIL): futex
         # waits in libpython's data are then its own internal locks, never a GIL.
         self._has_gil = gil
@@ -102,7 +58,7 @@ class Sampler:
         self._window = int(cpu_window_s * 1e9)
         self._excluded = set(exclude_tids)  # shared: set.add and `in` are atomic
         self._task_dir = f"/proc/{pid}/task"
-        self._threads: dict[int, _Thread] = {}
+        self._threads: dict[int, Task] = {}
         self._stat_fd = None
         self._relist, self._ntasks = True, -1
         self._events: list = []
@@ -194,7 +150,7 @@ class Sampler:
             self._error(e)
         finally:
             for th in self._threads.values():
-                self._close(th)
+                th.close()
             self._threads.clear()
             if self._stat_fd is not None:
                 os.close(self._stat_fd)
@@ -222,6 +178,7 @@ class Sampler:
             if t - last_flush >= self._batch:
                 last_flush = t
                 self._flush()
+                self._flushed_t = t
                 self._account(cpu0, wall0)
             # Deadline schedule: tick k is at start + k * interval; missed ticks are skipped.
             now = self._clock()
@@ -251,27 +208,18 @@ class Sampler:
         i = bisect.bisect_right(self._spans, (addr, float("inf"))) - 1
         return i >= 0 and self._spans[i][0] <= addr < self._spans[i][1]
 
-    def _open(self, tid):
-        fds = []
+    def _open(self, tid) -> Task | None:
         try:
-            for name in ("syscall", "schedstat"):
-                fds.append(os.open(f"{self._task_dir}/{tid}/{name}", os.O_RDONLY | os.O_CLOEXEC))
+            return Task.open(self._task_dir, tid, slots=IDLE_EVERY)
         except OSError as e:
-            for fd in fds:
-                os.close(fd)
             if not isinstance(e, _GONE):  # e.g. permission: count it once, then leave the tid alone
                 self._error(e)
                 self._excluded.add(tid)
             return None
-        return _Thread(*fds)
-
-    def _close(self, th):
-        os.close(th.sys_fd)
-        os.close(th.sched_fd)
 
     def _gone(self, tid, t, report=True):
         th = self._threads.pop(tid)
-        self._close(th)
+        th.close()
         self._gone_cpu += th.cpu
         self._vanished.append(tid)  # it may have run (let a lock go) before it ended: for watch(ran)
         # A thread that ends wakes whoever joins it: the others' stuck clocks start over
@@ -304,7 +252,13 @@ class Sampler:
         turn = self._samples % IDLE_EVERY
         ran = []  # threads that ran since the last sample, or may have (not read in this one, or ended)
         for tid, th in list(self._threads.items()):
-            if th.idle_since is not None and t - th.idle_since >= IDLE_NS and th.slot != turn:
+            if (
+                th.idle_since is not None
+                and t - th.idle_since >= IDLE_NS
+                and th.slot != turn
+                and tid not in self._always_read
+                and th.idle_since <= self._flushed_t  # on_events has seen it take what it holds
+            ):
                 ran.append(tid)
                 continue
             try:
@@ -314,19 +268,20 @@ class Sampler:
                 # syscall. (A thread woken but not yet on a CPU shows its old
                 # state until it runs, a few ms at most.) bench/RESULTS.md: this
                 # halves the sampler's cost with 64 mostly blocked threads.
-                cpu = int(os.pread(th.sched_fd, 4096, 0).split(None, 1)[0])
-                if cpu != th.cpu:
+                cpu, runs = th.read_sched()
+                moved = th.moved(cpu, runs)
+                if moved:
                     ran.append(tid)
-                if cpu != th.cpu or not th.raw or th.raw[:1] == b"r":
-                    raw = os.pread(th.sys_fd, 4096, 0)
+                if moved or not th.raw or th.raw[:1] == b"r":
+                    raw = th.read_syscall()
                     th.idle_since = None
-                    if cpu != th.cpu:  # it ran since the last read: whatever it waits on now, it just began
+                    if moved:  # it ran since the last read: whatever it waits on now, it just began
                         th.stuck_since = None
                 else:
                     raw = th.raw
                     if th.idle_since is None and th.state in _IDLE_STATES:
                         th.idle_since = t
-                th.cpu = cpu
+                th.cpu, th.runs = cpu, runs
                 due = t - th.t0 >= window or th.cpu0 is None
             except (OSError, ValueError, IndexError):  # ESRCH: exited since the listing
                 self._gone(tid, t)
@@ -365,9 +320,32 @@ class Sampler:
         self._busy_cores(t)
         if self._watch is not None:
             ran += self._vanished
-            events.extend([t, key, kind, data] for key, kind, data in self._watch(ran))
+            events.extend([t, key, kind, data] for key, kind, data in self._watch(ran, self._ran_since_read))
         self._vanished.clear()
         return True
+
+    def _ran_since_read(self) -> list[int]:
+        """Sampler thread, from ``watch`` after it read memory that changed: the tids that ran
+        since this sample read them, and 0 (no tid is 0) if a thread was born since the listing.
+
+        The memory was read after the threads, so whoever changed it may have run in
+        between; reading them again covers that gap (~1 us a thread, only on a change).
+        """
+        out = []
+        for tid, th in list(self._threads.items()):
+            try:
+                if th.moved(*th.read_sched()):
+                    out.append(tid)
+            except (OSError, ValueError, IndexError):
+                out.append(tid)  # ended meanwhile: it may have
+        try:
+            count = int(os.pread(self._stat_fd, 1024, 0).rpartition(b")")[2].split()[17])
+        except (OSError, ValueError, IndexError):
+            count = -1
+        if count != self._ntasks:
+            self._relist = True
+            out.append(0)
+        return out
 
     def _busy_cores(self, t):
         """Process-wide CPU over wall time, one ``cores`` event per CPU window."""

@@ -20,130 +20,21 @@ import json
 import os
 import select
 import signal
-import threading
 import time
 
 from ..runs import Run, RunState
 from ..timeline import state_totals
 from .flush_requests import FlushRequests
+from .lane_map import LaneMap
 from .ownership import Ownership
-from .sampler import Sampler, proc_readable
+from .sampler import Sampler
+from .syscalls import proc_readable
 
 READ_CHUNK = 1 << 16
 POLL_S = 0.02  # how often the loop checks for cancellation and waiting events while the worker is quiet
 VIEWER_GRACE_S = 3.0  # longest wait for the page that started a run to connect
 DEADLOCK_NS = 500_000_000  # threads stuck on a lock this long: look for a cycle (no timeout can end it)
 REFS_WAIT_NS = 400_000_000  # how long the worker gets to say which locks its threads refer to
-
-
-class LaneMap:
-    """Turns sampler events (absolute time, tid) into run events (run time, lane).
-
-    Called from the supervisor thread (``add_worker_events``) and the sampler
-    thread (``add_sampled``). Both hand their events to ``sink`` while holding
-    the lock, so each lane's events reach the run in time order even when a
-    thread's first samples had to wait for the worker to name it. With an
-    :class:`Ownership` it also turns futex waits and RLock owners read from
-    memory into ``W``/``U``/``A``/``R`` events (docs/events.md).
-    """
-
-    def __init__(self, t0: int, sink, ownership: Ownership | None = None):
-        self.t0 = t0
-        self.sink = sink
-        self.ownership = ownership
-        self._lanes: dict[int, int] = {}  # native tid -> lane
-        self._idents: dict[int, int] = {}  # threading.get_ident() -> lane (an RLock's owner field)
-        self._pending: dict[int, list] = {}
-        self._pending_owners: dict[int, list] = {}  # ident not named yet -> [(t, primitive id)]
-        self._lock = threading.Lock()
-
-    def add_worker_events(self, batch: list) -> None:
-        with self._lock:
-            out = []
-            for event in batch:
-                kind = event[2]
-                if kind == "lane":
-                    tid, lane = event[3]["tid"], event[1]
-                    self._lanes[tid] = lane
-                    out.append(event)
-                    for t, pending_kind, data in self._pending.pop(tid, ()):
-                        out.extend(self._translate(t, lane, pending_kind, data))
-                    if "ident" in event[3]:
-                        self._idents[event[3]["ident"]] = lane
-                        for t, pid in self._pending_owners.pop(event[3]["ident"], ()):
-                            out.extend(self._translate(t, lane, "own", pid))
-                elif kind == "P" and self.ownership is not None:
-                    data, waits = self.ownership.register(event[3])
-                    out.append([event[0], event[1], "P", data])
-                    out.extend([t, lane, "W", wait] for t, lane, wait in waits)
-                elif kind == "K":  # which locks a stuck thread refers to: for the supervisor only
-                    if self.ownership is not None:
-                        self.ownership.refs[event[1]] = event[3]
-                else:
-                    out.append(event)
-            self.sink(out)
-
-    def add_sampled(self, batch: list) -> None:
-        with self._lock:
-            out = []
-            for t, key, kind, data in batch:
-                if kind == "gone":
-                    continue  # the worker's own "end" event closes the lane
-                t -= self.t0
-                if kind == "cores":
-                    out.append([t, -1, kind, data])  # the process as a whole
-                    continue
-                if kind == "locks":  # Locks' states read from memory, and the tids that ran
-                    if self.ownership is not None:
-                        ran = {self._lanes.get(tid) for tid in data["ran"]}
-                        unknown = None in ran  # a thread not named yet ran: it could be the taker
-                        ran.discard(None)
-                        out.extend(map(list, self.ownership.locks_seen(t, data["states"], ran, unknown)))
-                    continue
-                if kind == "own":  # key: the RLock owner's ident (0: free), data: the RLock's id
-                    lane = self._idents.get(key) if key else -1
-                    if lane is None:
-                        self._pending_owners.setdefault(key, []).append((t, data))
-                    else:
-                        out.extend(self._translate(t, lane, kind, data))
-                    continue
-                lane = self._lanes.get(key)
-                if lane is not None:
-                    out.extend(self._translate(t, lane, kind, data))
-                else:
-                    pending = self._pending.setdefault(key, [])
-                    if len(pending) < 10_000:  # a thread the worker never names: bounded
-                        pending.append((t, kind, data))
-            self.sink(out)
-
-    def _translate(self, t: int, lane: int, kind: str, data) -> list:
-        own = self.ownership
-        if kind == "on":  # the futex a thread blocks on (None: no longer on a lock)
-            return [[t, lane, k, d] for k, d in own.wait_changed(lane, data, t)] if own else []
-        if kind == "own":
-            return [[t, n, k, d] for n, k, d in own.owner_changed(data, lane)] if own else []
-        return [[t, lane, kind, data]]
-
-    def add_holds(self, cycle: list, stuck_since: dict) -> None:
-        """The owners the deadlock watch inferred, as ``A`` events (supervisor thread).
-
-        They arrive late, dated when the owner began to wait: it held the lock at
-        least from then on (it could not have taken it while blocked).
-        """
-        with self._lock:
-            since = {self._lanes.get(tid): t - self.t0 for tid, t in stuck_since.items()}
-            self.sink(
-                [
-                    [since[step["held_by"]], step["held_by"], "A", {"id": step["waits_for"], "inferred": True}]
-                    for step in cycle
-                    if step["inferred"] and step["held_by"] in since
-                ]
-            )
-
-    def stuck_lanes(self, tids) -> set[int]:
-        """Lanes of these native tids (any thread)."""
-        lanes = dict(self._lanes)  # a C-level copy: safe beside the other threads
-        return {lanes[tid] for tid in tids if tid in lanes}
 
 
 class LineReader:
@@ -330,6 +221,7 @@ def supervise(
         worker.wait(timeout=5)
         if sampler is not None:
             sampler.stop()
+            lanes.sampling_ended()
             stats = sampler.statistics()
             if sampler.last_error:
                 stats["last_error"] = sampler.last_error  # shown, never swallowed
@@ -378,6 +270,9 @@ def start_sampler(pid: int, lanes: LaneMap, internal_tids, sample: bool, gil: bo
     if not readable:
         return None, {"os_states": False, "why": why}
     watch = lanes.ownership.sample if lanes.ownership is not None else None
-    sampler = Sampler(pid, lanes.add_sampled, exclude_tids=tuple(internal_tids), gil=gil, watch=watch)
+    always_read = lanes.ownership.holder_tids if lanes.ownership is not None else frozenset()
+    sampler = Sampler(
+        pid, lanes.add_sampled, exclude_tids=tuple(internal_tids), gil=gil, watch=watch, always_read=always_read
+    )
     sampler.start()
     return sampler, {"os_states": True, "why": "states sampled from /proc at about 1 kHz"}

@@ -2,6 +2,8 @@
 
 Pure functions and tables, standard library only: the supervisor's sampler
 classifies with them, and the worker's primitives.py needs the futex number.
+One function reads: ``proc_readable``, whether this server can read those lines
+at all (the sampler starts only if so; /healthz says why not).
 
 The kernel prints a syscall number in ``syscall`` only while the thread sleeps
 in it; a thread on a CPU or runnable reads ``running``. So a number means
@@ -42,6 +44,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 
 STATES = ("running", "gil", "lock", "sleep", "io")
 
@@ -128,3 +131,25 @@ def parse_maps(text: str, exe: str) -> tuple[list, list]:
                 gil.append((lo, hi))
         prev_end = hi if ours and fields[1][1:2] == "w" else None
     return sorted(gil), sorted(spans)
+
+
+def proc_readable(pid: int) -> tuple[bool, str]:
+    """Can this process read /proc/<pid>/task/*/syscall? (False, reason) when not (not Linux, permission, ...)."""
+    if not sys.platform.startswith("linux"):
+        return False, f"thread states need Linux /proc (this is {sys.platform})"
+    if not KNOWN_MACHINE:
+        return False, f"no syscall table for architecture {MACHINE!r}"
+    name = "syscall"
+    try:
+        for name in ("syscall", "schedstat"):
+            with open(f"/proc/{pid}/task/{pid}/{name}", "rb") as f:
+                f.read(4096)
+    except PermissionError:
+        return False, f"no ptrace access to /proc/{pid}/task/{pid}/{name}"
+    except FileNotFoundError:
+        if os.path.isdir(f"/proc/{pid}"):
+            return False, f"this kernel has no /proc/<pid>/task/<tid>/{name}"
+        return False, f"no process {pid}"
+    except OSError as e:
+        return False, f"cannot read /proc/{pid}: {e.strerror}"
+    return True, ""

@@ -17,7 +17,7 @@ from flask import Blueprint, jsonify, redirect, render_template, request, url_fo
 from .. import annotations, experiments
 from ..interpreters import run_params
 from ..sandbox.pool import ClientBusy, QueueFull
-from ..sandbox.sampler import proc_readable
+from ..sandbox.syscalls import proc_readable
 from ..services import services
 from .launch import UnknownExperiment, launch
 from .presenter import experiment_page_context

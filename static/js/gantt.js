@@ -113,7 +113,7 @@ export class Gantt {
       case "F": P.flag(t, data); break;
       case "W": P.wait(this._lane(n), t, data?.id); break;
       case "U": P.unwait(this._lane(n), t, data?.id); break;
-      case "A": P.acquire(this._lane(n), t, data?.id, data?.inferred); break;
+      case "A": P.acquire(this._lane(n), t, data?.id, data?.inferred, data?.sampled); break;
       case "R": P.release(this._lane(n), t, data?.id); break;
       default: break;
     }

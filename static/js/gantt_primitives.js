@@ -114,10 +114,11 @@ export class Primitives {
     if (v > c.max) c.max = v;
   }
 
-  acquire(L, t, id, inferred) {
+  // inferred: named from frame references at a deadlock; sampled: a plain Lock's holder read from outside.
+  acquire(L, t, id, inferred, sampled) {
     if (id == null || L.holds.openWith(id)) return; // a second A for a held id: re-entry, one bar
     const p = this._byId(id);
-    const sp = { s: t, e: null, id, lane: L.lane, inf: !!inferred, d: L.holds.open.size };
+    const sp = { s: t, e: null, id, lane: L.lane, inf: !!inferred, smp: !!sampled, d: L.holds.open.size };
     L.holds.add(sp); p.holds.add(sp); p.lanes.add(L.lane);
     this.holdable = true; this.holds++;
   }

@@ -182,6 +182,8 @@ export function drawRow(ctx, C, r, X, t0, t1, now, g, w, laneName) {
 
 const names = (sps, laneName) => sps.map((sp) => laneName(sp.lane) + (sp.inf ? " (inferred)" : "")).join(", ");
 
+const PLAIN_LOCK = "a plain Lock does not record its owner: the chart names one only where the sampler could tell who took it";
+
 // The tooltip of a waiting span: what it waits for, and who holds that at t.
 export function describeWait(prims, sp, t, now, laneName) {
   const p = prims.byKey.get(sp.id), owners = prims.ownersAt(sp.id, t, now).filter((h) => h.lane !== sp.lane);
@@ -191,6 +193,7 @@ export function describeWait(prims, sp, t, now, laneName) {
   return {
     title: why ? `waiting for ${what} ${why}`
       : `waiting for ${what}, held by ${owners.length ? names(owners, laneName) : "unknown owner"}`,
+    note: !why && !owners.length && p?.type === "Lock" ? PLAIN_LOCK : null,
     s: sp.s, e: sp.e ?? now, open: sp.e == null, prim: sp.id,
   };
 }
@@ -199,7 +202,8 @@ export function describeHold(prims, sp, now, laneName) {
   const p = prims.byKey.get(sp.id);
   return {
     title: `holds ${p ? `${p.name} (${p.type})` : `primitive #${sp.id}`}`,
-    note: sp.inf ? "inferred: a plain Lock does not record its owner; this thread references it and does not wait for it" : null,
+    note: sp.inf ? "inferred: a plain Lock does not record its owner; this thread references it and does not wait for it"
+      : sp.smp ? "read from outside: the Lock turned locked, or its wait ended, while no other thread could have taken it" : null,
     s: sp.s, e: sp.e ?? now, open: sp.e == null, prim: sp.id,
   };
 }
