@@ -8,6 +8,7 @@ import datetime
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -96,6 +97,12 @@ class NullProbe:
     def count(self, *a): pass
     def mark(self, *a): pass
 """
+
+
+def quartiles(values) -> str:
+    """``16.5-21.75``: the middle half of a figure's runs, beside its median in RESULTS.md."""
+    q = statistics.quantiles(values, n=4)
+    return f"{q[0]:g}-{q[2]:g}"
 
 
 def case_label(slug: str, params: dict) -> str:

@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 
-from common import NULL_PROBE, ROOT, LiveServer, case_label, load_average, record, run_child, wait_done
+from common import NULL_PROBE, ROOT, LiveServer, case_label, load_average, quartiles, record, run_child, wait_done
 
 CASES = [
     ("cpu-bound", {}, "threaded_ms"),
@@ -152,13 +152,12 @@ def main() -> None:
             )
             # The plain program's own spread between runs, for scale: with 15-50 switches a
             # run, one or two either way is a 10% ratio.
-            q_o, q_p = statistics.quantiles(observed_cs, n=4), statistics.quantiles(plain_cs, n=4)
             rows.append(
                 (
                     f"{label}: voluntary context switches, observed / plain",
                     f"{cs_o:g} / {cs_p:g}"
                     + (f" = **{cs_o / cs_p:.3f}x**" if cs_p else "")
-                    + f" (quartiles: observed {q_o[0]:g}-{q_o[2]:g}, plain {q_p[0]:g}-{q_p[2]:g})",
+                    + f" (quartiles: observed {quartiles(observed_cs)}, plain {quartiles(plain_cs)})",
                 )
             )
             cs_e = statistics.median(experiment_cs)

@@ -26,7 +26,7 @@ import statistics
 import subprocess
 import sys
 
-from common import case_label, load_average, record, run_child
+from common import case_label, load_average, quartiles, record, run_child
 from perturbation import CASES, plain_code, plain_run
 
 SPINNER = "import os\nos.nice(19)\nwhile True: pass"
@@ -61,11 +61,10 @@ def main() -> None:
             for name, start in starts.items():
                 counts[name].append(start(slug, params))
         for name, values in counts.items():
-            q = statistics.quantiles(values, n=4)
             rows.append(
                 (
                     f"{case_label(slug, params)}, plain, {name} (median of {args.runs})",
-                    f"**{statistics.median(values):g}** voluntary switches (quartiles {q[0]:g}-{q[2]:g})",
+                    f"**{statistics.median(values):g}** voluntary switches (quartiles {quartiles(values)})",
                 )
             )
     rows.append(("load average before / after", f"{load0} / {load_average()}"))

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 
-from common import case_label, load_average, record
+from common import case_label, load_average, quartiles, record
 from perturbation import CASES, plain_code
 
 from playground.sandbox.sampler import Sampler
@@ -66,12 +66,11 @@ def main() -> None:
             alone.append(one(code, False))
             watched.append(one(code, True))
         label = case_label(slug, params)
-        qa, qw = statistics.quantiles(alone, n=4), statistics.quantiles(watched, n=4)
         ma, mw = statistics.median(alone), statistics.median(watched)
         rows.append(
             (
                 f"{label}: voluntary switches, watched by the sampler / alone (median of {args.runs})",
-                f"{mw:g} / {ma:g} = **{mw / ma:.3f}x** (quartiles: watched {qw[0]:g}-{qw[2]:g}, alone {qa[0]:g}-{qa[2]:g})",
+                f"{mw:g} / {ma:g} = **{mw / ma:.3f}x** (quartiles: watched {quartiles(watched)}, alone {quartiles(alone)})",
             )
         )
     rows.append(("load average before / after", f"{load0} / {load_average()}"))

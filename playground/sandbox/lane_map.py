@@ -33,6 +33,7 @@ class LaneMap:
         self._pending_owners: dict[int, list] = {}  # ident not named yet -> [(t, primitive id)]
         self._lock = threading.Lock()
         self._last_t: int | None = None  # run time of the last sampled event (sampler thread)
+        self._holding: set[int] = set()  # lanes in Ownership.holder_tids (sampler thread)
 
     def add_worker_events(self, batch: list) -> None:
         with self._lock:
@@ -111,10 +112,12 @@ class LaneMap:
     def _read_holders(self) -> None:
         """Sampler thread: have the sampler read every Lock holder at each sample (Ownership.holder_tids)."""
         holding = set(self.ownership.holders.values())
-        tids = {tid for tid, lane in self._lanes.items() if lane in holding} if holding else set()
-        if tids != self.ownership.holder_tids:
-            self.ownership.holder_tids.clear()
-            self.ownership.holder_tids.update(tids)
+        if holding == self._holding:
+            return  # the usual case, at every sample: nothing to look up
+        self._holding = holding
+        tids = {tid for tid, lane in self._lanes.items() if lane in holding}
+        self.ownership.holder_tids.clear()
+        self.ownership.holder_tids.update(tids)
 
     def _translate(self, t: int, lane: int, kind: str, data) -> list:
         own = self.ownership

@@ -46,9 +46,9 @@ class Ownership:
         self.holders: dict[int, int] = {}  # Lock or RLock id -> lane holding it now (from memory)
         self.refs: dict[int, dict] = {}  # lane -> {"direct": [ids], "listed": [ids]} (K events)
         self._unnamed: dict[int, tuple[int, int]] = {}  # lane -> (t, futex) of a wait on no known primitive yet
-        self._locks: dict[int, bool] = {}  # Lock id -> locked, as locks_seen last had it (at most MAX_LOCKS)
+        # Lock id -> locked, as locks_seen last had it; None: not had yet (at most MAX_LOCKS)
+        self._locks: dict[int, bool | None] = {}
         self._read: dict[int, bool] = {}  # Lock id -> locked at the sampler's last read
-        self._unseen: set[int] = set()  # Locks registered that locks_seen has not had yet
         self._untimed: dict[int, bool] = {}  # lane -> its current wait has no timeout
         self._left: dict[int, list[int]] = {}  # Lock id -> lanes whose untimed wait on it ended since the last read
         self._since: dict[int, tuple[int, bool]] = {}  # Lock id held by someone unknown -> (since, changed hands?)
@@ -76,8 +76,7 @@ class Ownership:
             self._rlocks[pid] = 0
         if data.get("type") == "Lock" and data.get("addr") and self.layout.get("lock_locked"):
             if len(self._locks) < MAX_LOCKS:
-                self._locks[pid] = False
-                self._unseen.add(pid)
+                self._locks[pid] = None
         waits = []
         for lane, (t, futex) in list(self._unnamed.items()):
             if self._by_futex.get(futex) == pid or (data.get("type") == "RLock" and self._rlock_by_futex(futex) == pid):
@@ -178,13 +177,11 @@ class Ownership:
         """
         out = []
         for pid, locked in states:
-            if pid in self._unseen:  # its first read: if locked, taken before it, by anyone
-                self._unseen.discard(pid)
-                self._locks[pid] = locked
+            before, self._locks[pid] = self._locks.get(pid), locked
+            if before is None:  # its first read: if locked, taken before it, by anyone
                 if locked:
                     self._since[pid] = (t, True)
                 continue
-            before, self._locks[pid] = self._locks.get(pid, False), locked
             left = self._left.pop(pid, [])
             holder = self.holders.get(pid)
             takers = {lane for lane in ran if self.waiting.get(lane) != pid}  # who could take or free it

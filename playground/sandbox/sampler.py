@@ -233,10 +233,9 @@ class Sampler:
 
     def _sample(self, t) -> bool:
         """One sample of every thread; False once the process is gone."""
-        try:  # the leader's stat, ~3 us: process state and thread count
-            stat = os.pread(self._stat_fd, 1024, 0).rpartition(b")")[2].split()
-            count = int(stat[17])
-            dead = stat[0] in (b"Z", b"X") and count <= 1  # exited, maybe not reaped yet
+        try:
+            state, count = self._leader()
+            dead = state in (b"Z", b"X") and count <= 1  # exited, maybe not reaped yet
         except (OSError, ValueError, IndexError):
             dead = True
         if dead:
@@ -324,6 +323,11 @@ class Sampler:
         self._vanished.clear()
         return True
 
+    def _leader(self) -> tuple[bytes, int]:
+        """The process's state letter and thread count, from the leader's stat (~3 us)."""
+        stat = os.pread(self._stat_fd, 1024, 0).rpartition(b")")[2].split()
+        return stat[0], int(stat[17])
+
     def _ran_since_read(self) -> list[int]:
         """Sampler thread, from ``watch`` after it read memory that changed: the tids that ran
         since this sample read them, and 0 (no tid is 0) if a thread was born since the listing.
@@ -339,7 +343,7 @@ class Sampler:
             except (OSError, ValueError, IndexError):
                 out.append(tid)  # ended meanwhile: it may have
         try:
-            count = int(os.pread(self._stat_fd, 1024, 0).rpartition(b")")[2].split()[17])
+            count = self._leader()[1]
         except (OSError, ValueError, IndexError):
             count = -1
         if count != self._ntasks:
