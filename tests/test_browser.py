@@ -70,6 +70,27 @@ def test_a_bad_value_is_shown_beside_its_field(live, page):
     assert "/runs/" not in page.url
 
 
+def test_a_field_changed_the_moment_the_form_is_swapped_in_still_counts(live, page):
+    # The form replaces itself on every change. The new one must listen from the task
+    # that inserts it: htmx's default 20 ms settle left it deaf that long, and a change
+    # in the gap was lost (CI saw it once: Playwright typed into it too soon).
+    page.goto(f"{live.url}/experiments/hello-threads?threads=2&delay_ms=10")
+    page.evaluate(
+        """() => new MutationObserver((_, observer) => {
+            const field = document.querySelector('#run-form .error[data-field="threads"]')
+              && document.querySelector('#f-threads');
+            if (!field) return;
+            observer.disconnect();  // a microtask after the swap's task: the earliest a person could type
+            field.value = '3';
+            field.dispatchEvent(new Event('change', {bubbles: true}));
+        }).observe(document.body, {childList: true, subtree: true})"""
+    )
+    page.fill("#f-threads", "999")
+    page.dispatch_event("#f-threads", "change")
+    page.wait_for_url(re.compile(r"threads=3"), timeout=10_000)
+    page.wait_for_selector('.error[data-field="threads"]', state="detached", timeout=10_000)
+
+
 def test_run_swaps_the_run_in_without_loading_a_page_and_back_and_forward_still_work(live, page):
     loads = []
     page.on("load", lambda: loads.append(page.url))
