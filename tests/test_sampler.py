@@ -20,6 +20,7 @@ sys.path.insert(0, ROOT)
 
 from proc_scenario import EXPECTED, go, start_child  # noqa: E402
 
+from playground.sandbox.memory_map import MemoryMap  # noqa: E402
 from playground.sandbox.sampler import Sampler  # noqa: E402
 from playground.sandbox.syscalls import STATES, proc_readable  # noqa: E402
 
@@ -154,15 +155,12 @@ def test_live_exclude_and_failing_callback():
 def test_live_maps_read_too_early_is_read_again():
     # As if maps had been read before the loader mapped libpython: the first
     # GIL futex then lies outside every known mapping, which re-reads maps.
-    class EarlySampler(Sampler):
-        reads = 0
-
-        def _load_maps(self, t):
-            self.reads += 1
-            if self.reads == 1:
-                self._maps_t = t
+    class EarlyMap(MemoryMap):
+        def load(self, t):
+            if self.reads == 0:
+                self._t, self.reads = t, 1
             else:
-                super()._load_maps(t)
+                super().load(t)
 
     child, roles = start_child()
     try:
@@ -170,12 +168,13 @@ def test_live_maps_read_too_early_is_read_again():
         if not readable:
             pytest.skip(f"cannot sample threads here: {why}")
         events = []
-        sampler = EarlySampler(child.pid, events.extend)
+        sampler = Sampler(child.pid, events.extend)
+        sampler._maps = EarlyMap(child.pid)
         sampler.start()
         go(child)
         child.wait(60)
         sampler.stop()
-        assert sampler.reads >= 2
+        assert sampler._maps.reads >= 2
         spin = {tid for tid, role in roles.items() if role.startswith("spin")}
         assert any(kind == "S" and data == "gil" and tid in spin for _, tid, kind, data in events)
     finally:

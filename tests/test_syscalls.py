@@ -13,6 +13,7 @@ import collections
 import glob
 import json
 import os
+import struct
 import subprocess
 import sys
 import time
@@ -24,7 +25,14 @@ sys.path.insert(0, ROOT)
 
 from proc_scenario import EXPECTED, go, start_child  # noqa: E402
 
-from playground.sandbox.syscalls import MACHINE, STATES, classify, parse_maps  # noqa: E402
+from playground.sandbox.syscalls import (  # noqa: E402
+    MACHINE,
+    STATES,
+    classify,
+    parse_maps,
+    sleep_deadline_address,
+    timespec_ns,
+)
 
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "proc")
 FIXTURE_FILES = sorted(glob.glob(os.path.join(FIXTURES, "*.json")))
@@ -87,6 +95,19 @@ def test_parse_maps_on_recorded_maps(path):
     assert spans == sorted(spans) and len(spans) == len(data["maps"].splitlines())
 
 
+@pytest.mark.parametrize("path", FIXTURE_FILES, ids=os.path.basename)
+def test_a_recorded_sleep_says_where_its_deadline_is_from_311_on(path):
+    # 3.11+: clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline); 3.10: pselect6 with a
+    # relative timeout, no deadline to read. Only a sleep has one (the sampler's pauses, quiet.py).
+    data = load(path)
+    sleeps = [s["line"] for s in data["samples"] if s["state"] == "sleep"]
+    assert sleeps
+    for line in sleeps:
+        expected = None if data["python"].startswith("3.10.") else int(line.split()[3], 16)
+        assert sleep_deadline_address(line) == expected, line
+    assert all(sleep_deadline_address(s["line"]) is None for s in data["samples"] if s["state"] != "sleep")
+
+
 def test_python313_lock_and_join_are_not_gil():
     data = load(os.path.join(FIXTURES, "3.13.0.json"))
     regions = {(s["role"], s["region"]) for s in data["samples"] if s["state"] == "lock"}
@@ -140,6 +161,26 @@ GIL = [(0x7F0000001000, 0x7F0000003000)]
 def test_classify_synthetic(line, state):
     assert classify(line, GIL) == state
     assert state in STATES
+
+
+@X86
+@pytest.mark.parametrize(
+    "line, address",
+    [
+        ("230 0x1 0x1 0x7f922e7fbab0 0x0 0x0 0x7f 0x7f 0x7f", 0x7F922E7FBAB0),  # monotonic, absolute
+        ("230 0x1 0x0 0x7f922e7fbab0 0x7f922e7fbac0 0x0 0x7f 0x7f 0x7f", None),  # relative: no deadline
+        ("230 0x0 0x1 0x7f922e7fbab0 0x0 0x0 0x7f 0x7f 0x7f", None),  # CLOCK_REALTIME: another clock
+        ("35 0x7ffd0 0x0 0x0 0x0 0x0 0x0 0x7f 0x7f", None),  # nanosleep: relative
+        ("running", None),
+        ("230 0x1", None),  # truncated
+    ],
+)
+def test_sleep_deadline_address_synthetic(line, address):
+    assert sleep_deadline_address(line) == address
+
+
+def test_timespec_ns():
+    assert timespec_ns(struct.pack("@qq", 12, 345)) == 12_000_000_345
 
 
 def test_states_vocabulary():

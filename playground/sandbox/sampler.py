@@ -7,21 +7,23 @@ sample the leader's ``stat`` (process state, thread count), then each thread's
 ~22 us per sample with 6 threads, ~110 us with 64 (3% / 11% of a core at 1 kHz).
 
 What a ``syscall`` line means (which state), and whether this server can read
-them at all (``proc_readable``), is ``syscalls.py``'s business.
+them at all (``proc_readable``), is ``syscalls.py``'s business. While every
+thread sleeps until a known time or waits on another, the sampler does not wake
+at all (``quiet.py``: 1,000 wakes a second change the program watched).
 """
 
 from __future__ import annotations
 
-import bisect
 import os
 import threading
 import time
 from collections import deque
 
-from .syscalls import classify, parse_maps, untimed_wait
+from . import quiet
+from .memory_map import MemoryMap
+from .syscalls import untimed_wait
 from .task import Task
 
-_MAPS_RETRY_NS = 100_000_000
 # A thread blocked (lock, sleep, I/O) without running for IDLE_NS is read every
 # IDLE_EVERY-th sample only: with 64 mostly blocked threads, reading them all at
 # 1 kHz was most of the sampler's cost (bench/RESULTS.md). Its wake-up is then
@@ -41,17 +43,21 @@ class Sampler:
 
     def __init__(self, pid: int, on_events, *, interval_s=0.001, batch_s=0.025, cpu_window_s=0.020,
                  exclude_tids=(), clock=time.perf_counter_ns, gil=True, max_threads=512, watch=None,
-                 always_read=frozenset()):  # fmt: skip
+                 always_read=frozenset(), memory=None):  # fmt: skip
         self.pid, self._on_events, self._clock = pid, on_events, clock
         # watch(ran, since_read): extra reads at each sample (RLock owners, Locks held, from memory),
         # given the tids that ran since the last sample or were not read in it, and since_read()
         # for what ran after they were read -> [(key, kind, data)] events.
         # always_read: tids never left unread while idle (a Lock's holder), updated by on_events.
         self._watch, self._always_read = watch, always_read
+        # memory: the process's ProcessMemory, where sleepers keep their deadlines. Without it
+        # the sampler never pauses (quiet.py).
+        self._memory = memory
+        self._pause_until = None  # CLOCK_MONOTONIC ns: set by a sample that found the process quiet
+        self._wake = threading.Event()  # ends a pause early: stop()
+        self._pauses = self._paused_ns = 0
         self._flushed_t = 0  # the last sample on_events has had: always_read is current up to it
-        # gil=False (a free-threaded interpreter running without its GIL): futex
-        # waits in libpython's data are then its own internal locks, never a GIL.
-        self._has_gil = gil
+        self._maps = MemoryMap(pid, gil)  # where the GIL lives: a futex there is a GIL wait
         self.max_threads = max_threads
         self._untracked: set = set()
         self._interval, self._batch = int(interval_s * 1e9), int(batch_s * 1e9)
@@ -62,10 +68,6 @@ class Sampler:
         self._stat_fd = None
         self._relist, self._ntasks = True, -1
         self._events: list = []
-        self._gil: list = []
-        self._spans: list = []  # every mapping, to notice that maps has changed
-        self._maps_t = 0
-        self._maps_reads = 0  # each takes the worker's mmap lock for a moment: counted, to see what it costs
         self._vanished: list = []  # tids that ended since the last watch(ran)
         self._thread = None
         self._stopping = False
@@ -88,6 +90,7 @@ class Sampler:
 
     def stop(self) -> None:
         self._stopping = True
+        self._wake.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
 
@@ -108,7 +111,9 @@ class Sampler:
             "threads_seen": len(self._seen),
             "errors": self._errors,
             "untracked_threads": len(self._untracked),
-            "maps_reads": self._maps_reads,
+            "maps_reads": self._maps.reads,
+            "pauses": self._pauses,  # quiet.py: stretches with no sample, nothing being able to change
+            "paused_ms": round(self._paused_ns / 1e6, 1),
         }
 
     def tids(self) -> set[int]:
@@ -142,7 +147,7 @@ class Sampler:
         cpu0, wall0 = time.thread_time_ns(), time.perf_counter_ns()
         try:
             self._stat_fd = os.open(f"{self._task_dir}/{self.pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
-            self._load_maps(self._clock())
+            self._maps.load(self._clock())
             self._loop(cpu0, wall0)
         except _GONE:
             pass  # the process ended before the first sample
@@ -175,15 +180,42 @@ class Sampler:
             self._samples += 1
             if not alive:
                 return
-            if t - last_flush >= self._batch:
+            if t - last_flush >= self._batch or self._pause_until is not None:
                 last_flush = t
                 self._flush()
                 self._flushed_t = t
                 self._account(cpu0, wall0)
+            if self._pause_until is not None:
+                self._pause()
+                prev = None  # the pause is no sampling interval: leave it out of the statistics
+                continue  # sample at once: the earliest sleeper woke one interval ago
             # Deadline schedule: tick k is at start + k * interval; missed ticks are skipped.
             now = self._clock()
             k = max(k + 1, (now - start) // self._interval + 1)
             time.sleep(min(max(start + k * self._interval - now, 0), self._interval) / 1e9)
+
+    def _pause(self):
+        p0 = time.monotonic_ns()
+        until, self._pause_until = self._pause_until, None
+        if until > p0:
+            self._wake.wait((until - p0) / 1e9)
+            self._pauses += 1
+            self._paused_ns += time.monotonic_ns() - p0
+
+    def _quiet(self, t):
+        """After a sample: pause if nothing can change for a while (quiet.py), closing the CPU
+        windows first, so that none spans the pause. Every thread is off a CPU, so their CPU
+        times are exact and a window shorter than usual is still true."""
+        threads = list(self._threads.values())
+        until = quiet.quiet_until(threads, bool(self._untracked) or self._relist)
+        if until is None or not quiet.confirmed(threads):
+            return
+        for tid, th in self._threads.items():
+            if th.cpu0 is not None and th.cpu > th.cpu0:
+                self._events.append([t, tid, "cpu", th.cpu - th.cpu0])
+            th.cpu0, th.t0 = th.cpu, t
+        self._busy_cores(t, close=True)
+        self._pause_until = until
 
     def _flush(self):
         if self._events:
@@ -192,21 +224,6 @@ class Sampler:
                 self._on_events(batch)
             except Exception as e:  # a bug in the caller must not stop sampling
                 self._error(e)
-
-    def _load_maps(self, t):
-        self._maps_t = t
-        self._maps_reads += 1
-        try:
-            exe = os.readlink(f"/proc/{self.pid}/exe")
-            with open(f"/proc/{self.pid}/maps") as f:
-                gil_ranges, self._spans = parse_maps(f.read(), exe)
-                self._gil = gil_ranges if self._has_gil else []
-        except _GONE:
-            pass
-
-    def _mapped(self, addr) -> bool:
-        i = bisect.bisect_right(self._spans, (addr, float("inf"))) - 1
-        return i >= 0 and self._spans[i][0] <= addr < self._spans[i][1]
 
     def _open(self, tid) -> Task | None:
         try:
@@ -286,19 +303,11 @@ class Sampler:
                 self._gone(tid, t)
                 self._relist = True
                 continue
-            if raw != th.raw:  # an identical line (it has sp and pc) is the same state
+            changed = raw != th.raw
+            if changed:  # an identical line (it has sp and pc) is the same state
                 th.raw = raw
                 line = raw.decode("ascii", "replace")
-                state = classify(line, self._gil)
-                # A futex outside every mapping: maps changed (a library loaded,
-                # an exec) since it was read.
-                if (
-                    state == "lock"
-                    and t - self._maps_t >= _MAPS_RETRY_NS
-                    and not self._mapped(int(line.split()[1], 16))
-                ):
-                    self._load_maps(t)
-                    state = classify(line, self._gil)
+                state = self._maps.classify(line, t)
                 if state != th.state:
                     th.state = state
                     events.append([t, tid, "S", state])
@@ -308,6 +317,8 @@ class Sampler:
                     th.futex = futex
                     # [futex, untimed?]: a thread that ends an untimed wait on a Lock has taken it
                     events.append([t, tid, "on", None if futex is None else [futex, th.untimed]])
+            if changed or moved:  # a new call, or the same line again after it ran: a new deadline
+                th.wakes_at = quiet.deadline(self._memory, raw) if th.state == "sleep" else None
             # Stuck: on a lock with no timeout since then, without running once (deadlock watch).
             th.stuck_since = (th.stuck_since or t) if th.untimed else None
             if th.cpu0 is None:
@@ -321,6 +332,7 @@ class Sampler:
             ran += self._vanished
             events.extend([t, key, kind, data] for key, kind, data in self._watch(ran, self._ran_since_read))
         self._vanished.clear()
+        self._quiet(t)
         return True
 
     def _leader(self) -> tuple[bytes, int]:
@@ -351,9 +363,9 @@ class Sampler:
             out.append(0)
         return out
 
-    def _busy_cores(self, t):
-        """Process-wide CPU over wall time, one ``cores`` event per CPU window."""
-        if self._cores_t is not None and t - self._cores_t < self._window:
+    def _busy_cores(self, t, close=False):
+        """Process-wide CPU over wall time, one ``cores`` event per CPU window (close: end it now)."""
+        if self._cores_t is not None and t - self._cores_t < self._window and not (close and t > self._cores_t):
             return
         cpu = self._gone_cpu + sum(th.cpu for th in self._threads.values())
         if self._cores_t is not None:

@@ -269,10 +269,15 @@ def start_sampler(pid: int, lanes: LaneMap, internal_tids, sample: bool, gil: bo
     readable, why = proc_readable(pid)
     if not readable:
         return None, {"os_states": False, "why": why}
-    watch = lanes.ownership.sample if lanes.ownership is not None else None
-    always_read = lanes.ownership.holder_tids if lanes.ownership is not None else frozenset()
+    own = lanes.ownership
     sampler = Sampler(
-        pid, lanes.add_sampled, exclude_tids=tuple(internal_tids), gil=gil, watch=watch, always_read=always_read
+        pid,
+        lanes.add_sampled,
+        exclude_tids=tuple(internal_tids),
+        gil=gil,
+        watch=own.sample if own is not None else None,
+        always_read=own.holder_tids if own is not None else frozenset(),
+        memory=own.memory if own is not None else None,  # sleepers' deadlines: the sampler pauses till then
     )
     sampler.start()
     return sampler, {"os_states": True, "why": "states sampled from /proc at about 1 kHz"}

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import os
 import re
+import struct
 import sys
 
 STATES = ("running", "gil", "lock", "sleep", "io")
@@ -69,6 +70,11 @@ _FUTEX_WAITS = frozenset((0, 6, 9, 11, 13))
 _LIBPYTHON = re.compile(r"libpython\d[\w.]*\.so")
 FUTEX = next((number for number, kind in _SYSCALLS.items() if kind == _FUTEX), None)  # futex(2) here
 KNOWN_MACHINE = MACHINE in _TABLES
+# time.sleep on 3.11+: clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, NULL).
+_CLOCK_NANOSLEEP = {"x86_64": 230, "aarch64": 115, "arm64": 115}.get(MACHINE)
+_CLOCK_MONOTONIC, _TIMER_ABSTIME = 1, 1
+_TIMESPEC = struct.Struct("@qq")  # tv_sec, tv_nsec: both 64-bit on the machines above
+TIMESPEC_SIZE = _TIMESPEC.size
 
 
 def classify(syscall_line: str, gil_ranges) -> str:
@@ -107,6 +113,32 @@ def untimed_wait(syscall_line: str) -> bool:
         )
     except (ValueError, IndexError):
         return False
+
+
+def sleep_deadline_address(syscall_line: str) -> int | None:
+    """Where a sleeping thread keeps the CLOCK_MONOTONIC time it wakes at, or None.
+
+    Only an absolute sleep on the monotonic clock says when it ends (3.11+'s
+    time.sleep); 3.10's pselect6 holds a relative timeout, and the kernel
+    rewrites it, so a 3.10 sleep has no deadline to read.
+    """
+    parts = syscall_line.split()
+    try:
+        if (
+            int(parts[0]) == _CLOCK_NANOSLEEP
+            and int(parts[1], 16) == _CLOCK_MONOTONIC
+            and int(parts[2], 16) & _TIMER_ABSTIME
+        ):
+            return int(parts[3], 16)
+    except (ValueError, IndexError):
+        pass
+    return None
+
+
+def timespec_ns(raw: bytes) -> int:
+    """A struct timespec, as read from the sleeper's memory, in ns."""
+    seconds, nanoseconds = _TIMESPEC.unpack(raw)
+    return seconds * 1_000_000_000 + nanoseconds
 
 
 def parse_maps(text: str, exe: str) -> tuple[list, list]:

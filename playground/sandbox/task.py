@@ -22,6 +22,7 @@ class Task:
         "sys_fd",
         "t0",
         "untimed",
+        "wakes_at",
     )
 
     def __init__(self, sys_fd: int, sched_fd: int, slot: int):
@@ -32,6 +33,7 @@ class Task:
         self.slot = slot  # which of the samples reads it while idle: spreads the reads
         self.stuck_since = None  # since when it waits on a lock with no timeout (deadlock watch)
         self.untimed = False  # its current wait is on a lock, with no timeout
+        self.wakes_at = None  # asleep until this CLOCK_MONOTONIC ns, read from its memory (sampler.py: quiet)
         self.cpu0, self.cpu, self.t0 = None, 0, 0  # on-CPU ns at window start, latest; window start
         self.runs = 0  # times put on a CPU, latest
 
@@ -68,3 +70,11 @@ class Task:
     def read_syscall(self) -> bytes:
         """Its ``syscall`` line, ~1.8 us: what it is blocked in, or ``running``."""
         return os.pread(self.sys_fd, 4096, 0)
+
+    def still(self) -> bool:
+        """Read again (~3 us): has it neither run nor left the call it was in since its last read?
+
+        A woken thread reads ``running`` at once, before it gets a CPU, so a wake-up
+        that happened since is seen here too.
+        """
+        return not self.moved(*self.read_sched()) and self.read_syscall() == self.raw
