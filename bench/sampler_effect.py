@@ -1,6 +1,6 @@
 """What the /proc sampler alone does to a program's context switches.
 
-    python bench/sampler_effect.py [--runs 15] [--only SLUG] [--after-ms 1[,-1,...]]
+    python bench/sampler_effect.py [--runs 15] [--only SLUG] [--after-ms 1[,-1,...]] [--tick-ms 1[,10,...]]
 
 perturbation.py compares the whole observed run (worker, recorder, sampler)
 with the plain program. This script leaves the worker out: the plain program
@@ -12,7 +12,7 @@ quartiles of the child's voluntary context switches over its run.
 A third arm, ``ticked``, is a thread here that wakes on the sampler's 1 ms
 schedule and reads nothing: what the sampler's wake-ups alone do to the
 watched program (a core kept busy changes how soon a woken thread reaches the
-GIL), apart from its reads of /proc.
+GIL), apart from its reads of /proc. ``--tick-ms`` runs it once per interval.
 
 ``--after-ms`` runs the watched arm once per value: where the sampler resumes
 after a pause, in ms after the earliest sleeper's deadline (quiet.AFTER_NS;
@@ -103,9 +103,12 @@ def main() -> None:
         default=f"{quiet.AFTER_NS / 1e6:g}",
         help="comma-separated: resume this long after the earliest deadline (negative: before); one arm each",
     )
+    parser.add_argument("--tick-ms", default="1", help="comma-separated: the ticked arm's intervals, one arm each")
     args = parser.parse_args()
     afters = [float(x) for x in args.after_ms.split(",")]
-    arms = {"alone": (None, None), "ticked": (Ticker, None)}
+    arms = {"alone": (None, None)}
+    for ms in (float(x) for x in args.tick_ms.split(",")):
+        arms[f"ticked every {ms:g} ms"] = (lambda pid, s=ms / 1e3: Ticker(pid, s), None)
     arms.update({f"watched, resuming {a:+g} ms": (watched, a) for a in afters})
     load0 = load_average()
     rows = []
@@ -131,7 +134,11 @@ def main() -> None:
                     f"{label}: voluntary switches, {name} / alone (median of {args.runs})",
                     f"{mw:g} / {ma:g} = **{mw / ma:.3f}x** (quartiles: {name} {quartiles(values)},"
                     f" alone {quartiles(alone)}); means **{mean_ratio(values, alone)}**"
-                    + (f"; it paused {statistics.median(pauses[name]):g} times a run" if name != "ticked" else ""),
+                    + (
+                        f"; it paused {statistics.median(pauses[name]):g} times a run"
+                        if name.startswith("watched")
+                        else ""
+                    ),
                 )
             )
     rows.append(("load average before / after", f"{load0} / {load_average()}"))
