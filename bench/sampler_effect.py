@@ -1,6 +1,6 @@
 """What the /proc sampler alone does to a program's context switches.
 
-    python bench/sampler_effect.py [--runs 15] [--only SLUG] [--after-ms 1[,-1,...]] [--tick-ms 1[,10,...]]
+    python bench/sampler_effect.py [--runs 15] [--only SLUG] [--after-ms=1[,-1,...]] [--tick-ms=1[,10,...]]
 
 perturbation.py compares the whole observed run (worker, recorder, sampler)
 with the plain program. This script leaves the worker out: the plain program
