@@ -64,15 +64,20 @@ def quiet_until(threads, untracked: bool) -> int | None:
     return until if until - time.monotonic_ns() > MIN_NS else None
 
 
-def confirmed(threads) -> bool:
-    """Read every thread again: none ran or left its call since the sample read it.
+def confirmed(threads, thread_count, listed: int) -> bool:
+    """Read every thread again: none ran or left its call since the sample read it,
+    and none was born since the sampler listed them.
 
     The sample reads threads one after another; one that ran between two reads
     could have woken one read before it. A thread that is still where it was at
     both reads was blocked all along, from the last first read to the first
     second read, so at that moment all were blocked and none had been woken.
+    A thread born after the listing is not among them, yet runs (main waits in
+    ``Thread.start()`` for it to start, which looks like any untimed wait): the
+    process's count of threads, ``thread_count()``, must still be ``listed``.
+    Read after the threads, since a blocked thread creates none.
     """
     try:
-        return all(th.still() for th in threads)
+        return all(th.still() for th in threads) and thread_count() == listed
     except (OSError, ValueError, IndexError):  # one ended meanwhile
         return False

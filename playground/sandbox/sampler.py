@@ -208,7 +208,7 @@ class Sampler:
         times are exact and a window shorter than usual is still true."""
         threads = list(self._threads.values())
         until = quiet.quiet_until(threads, bool(self._untracked) or self._relist)
-        if until is None or not quiet.confirmed(threads):
+        if until is None or not quiet.confirmed(threads, lambda: self._leader()[1], self._ntasks):
             return
         for tid, th in self._threads.items():
             if th.cpu0 is not None and th.cpu > th.cpu0:
