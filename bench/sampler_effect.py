@@ -85,12 +85,9 @@ def one(code: str, watcher) -> tuple[int, int]:
     child.stdin.flush()
     out = child.stdout.read()
     child.wait()
-    pauses = 0
-    if isinstance(sampler, Sampler):
+    if sampler is not None:
         sampler.stop()
-        pauses = sampler.statistics()["pauses"]
-    elif sampler is not None:
-        sampler.stop()
+    pauses = sampler.statistics()["pauses"] if isinstance(sampler, Sampler) else 0
     return json.loads(out.strip().splitlines()[-1])["voluntary"], pauses
 
 

@@ -19,8 +19,9 @@ Sampling resumes one interval *after* that deadline. The wakes that disturb
 are the ones just before threads wake together (deadlock ordered, sampler
 alone, 30 runs each: resuming 1 ms before the deadline 1.185x the switches of
 the plain program, 1.167x in a second batch; 0.5 ms after 1.033x; 1 ms
-after 0.992x, and 1.074x in the second batch; 20 ms after 0.998x). The cost: the first change after a sleep is seen at most one interval
-late, where at 1 kHz it is seen within one interval anyway; what follows is
+after 0.992x, and 1.074x in the second batch; 20 ms after 0.998x). The
+cost: the first change after a sleep is seen at most one interval late,
+where at 1 kHz it is seen within one interval anyway; what follows is
 sampled as always.
 
 Sampler thread only (sampler.py).

@@ -211,11 +211,16 @@ class Sampler:
         if until is None or not quiet.confirmed(threads, lambda: self._leader()[1], self._ntasks):
             return
         for tid, th in self._threads.items():
-            if th.cpu0 is not None and th.cpu > th.cpu0:
-                self._events.append([t, tid, "cpu", th.cpu - th.cpu0])
-            th.cpu0, th.t0 = th.cpu, t
+            if th.cpu0 is not None:
+                self._end_window(t, tid, th)
         self._busy_cores(t, close=True)
         self._pause_until = until
+
+    def _end_window(self, t, tid, th):
+        """A thread's CPU window ends at ``t``: its CPU time in it, if any, and the next begins."""
+        if th.cpu > th.cpu0:
+            self._events.append([t, tid, "cpu", th.cpu - th.cpu0])
+        th.cpu0, th.t0 = th.cpu, t
 
     def _flush(self):
         if self._events:
@@ -324,9 +329,7 @@ class Sampler:
             if th.cpu0 is None:
                 th.cpu0, th.t0 = th.cpu, t
             elif due:
-                if th.cpu > th.cpu0:
-                    events.append([t, tid, "cpu", th.cpu - th.cpu0])
-                th.cpu0, th.t0 = th.cpu, t
+                self._end_window(t, tid, th)
         self._busy_cores(t)
         if self._watch is not None:
             ran += self._vanished
