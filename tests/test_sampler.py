@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -48,6 +49,22 @@ def test_stop_before_start_is_harmless():
     sampler = Sampler(os.getpid(), lambda batch: None)
     sampler.stop()
     assert sampler.statistics()["samples"] == 0
+
+
+def test_a_thread_that_ends_never_leaves_its_joiner_looking_stuck_alone():
+    # Main waited 0.6 s in join() for a thread that ran all along, and that thread ends.
+    # The supervisor asks all_stuck_since() from its own thread; closing the ended thread's
+    # files releases the GIL, so it may ask right then (CI, a loaded server: a cpu-bound
+    # run stopped as "deadlocked", MainThread alone). The answer must never be main's
+    # old clock: either the ended thread is still there, or main's clock started over.
+    sampler = Sampler(os.getpid(), lambda batch: None)
+    asked = []
+    main = SimpleNamespace(stuck_since=1_000, cpu=0, cpu0=None)
+    ended = SimpleNamespace(stuck_since=None, cpu=5, cpu0=0, close=lambda: asked.append(sampler.all_stuck_since()))
+    sampler._threads.update({1: main, 2: ended})
+    sampler._gone(2, 600_000_000)
+    assert asked == [None]
+    assert sampler.all_stuck_since() is None and 2 not in sampler.tids()
 
 
 # ---- live: a real child process ---------------------------------------------------

@@ -240,14 +240,15 @@ class Sampler:
             return None
 
     def _gone(self, tid, t, report=True):
+        # A thread that ends wakes whoever joins it: the others' stuck clocks start over (seen
+        # awake at their next read). First: close() releases the GIL, and the supervisor
+        # (all_stuck_since) must not find the joiner alone then, stuck since its join().
+        for other in self._threads.values():
+            other.stuck_since = None
         th = self._threads.pop(tid)
         th.close()
         self._gone_cpu += th.cpu
         self._vanished.append(tid)  # it may have run (let a lock go) before it ended: for watch(ran)
-        # A thread that ends wakes whoever joins it: the others' stuck clocks start over
-        # (the joiner is seen awake only at its next read, up to IDLE_EVERY ms later).
-        for other in self._threads.values():
-            other.stuck_since = None
         if report:
             if th.cpu0 is not None and th.cpu > th.cpu0:  # the last, partial window
                 self._events.append([t, tid, "cpu", th.cpu - th.cpu0])
