@@ -43,7 +43,7 @@ class Sampler:
 
     def __init__(self, pid: int, on_events, *, interval_s=0.001, batch_s=0.025, cpu_window_s=0.020,
                  exclude_tids=(), clock=time.perf_counter_ns, gil=True, max_threads=512, watch=None,
-                 always_read=frozenset(), memory=None):  # fmt: skip
+                 always_read=frozenset(), memory=None, maps=None):  # fmt: skip
         self.pid, self._on_events, self._clock = pid, on_events, clock
         # watch(ran, since_read): extra reads at each sample (RLock owners, Locks held, from memory),
         # given the tids that ran since the last sample or were not read in it, and since_read()
@@ -57,7 +57,7 @@ class Sampler:
         self._wake = threading.Event()  # ends a pause early: stop()
         self._pauses = self._paused_ns = 0
         self._flushed_t = 0  # the last sample on_events has had: always_read is current up to it
-        self._maps = MemoryMap(pid, gil)  # where the GIL lives: a futex there is a GIL wait
+        self._maps = maps or MemoryMap(pid, gil)  # where the GIL lives; passed in: read before the job
         self.max_threads = max_threads
         self._untracked: set = set()
         self._interval, self._batch = int(interval_s * 1e9), int(batch_s * 1e9)
@@ -147,7 +147,8 @@ class Sampler:
         cpu0, wall0 = time.thread_time_ns(), time.perf_counter_ns()
         try:
             self._stat_fd = os.open(f"{self._task_dir}/{self.pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
-            self._maps.load(self._clock())
+            if self._maps.first_read is None:
+                self._maps.load(self._clock())
             self._loop(cpu0, wall0)
         except _GONE:
             pass  # the process ended before the first sample

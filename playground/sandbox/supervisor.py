@@ -26,6 +26,7 @@ from ..runs import Run, RunState
 from ..timeline import state_totals
 from .flush_requests import FlushRequests
 from .lane_map import LaneMap
+from .memory_map import MemoryMap
 from .ownership import Ownership
 from .sampler import Sampler
 from .syscalls import proc_readable
@@ -175,6 +176,9 @@ def supervise(
     if run.await_viewer:
         run.viewer_joined.wait(VIEWER_GRACE_S)
     params = {k: v for k, v in run.params.items() if k != "python"}  # the pool's choice, not the experiment's
+    gil = worker.interpreter.get("gil_enabled", True)
+    # The worker waits for its job: read its memory map now, not as its threads start (memory_map.py).
+    maps = MemoryMap(worker.pid, gil).load_before_job(time.perf_counter_ns()) if sample else None
     worker.send_job({"experiment": run.experiment, "params": params})
     deadline = time.monotonic() + wall_s
     sampler = watch = cycle = requests = None
@@ -204,8 +208,7 @@ def supervise(
                     lanes.add_worker_events(message["events"])
                 elif kind == "started":
                     lanes = LaneMap(message["t0"], run.add_events, Ownership(worker.pid, worker.layout))
-                    gil = worker.interpreter.get("gil_enabled", True)
-                    sampler, observation = start_sampler(worker.pid, lanes, message["internal_tids"], sample, gil)
+                    sampler, observation = start_sampler(worker.pid, lanes, message["internal_tids"], maps)
                     watch = DeadlockWatch(worker.pid, sampler, lanes, run) if sampler is not None else None
                     requests = FlushRequests(lanes.ownership.memory, message.get("probe_state"), worker.ask_to_send)
                     run.set_running(worker.interpreter, {**observation, "worker_pid": worker.pid})
@@ -225,6 +228,8 @@ def supervise(
             stats = sampler.statistics()
             if sampler.last_error:
                 stats["last_error"] = sampler.last_error  # shown, never swallowed
+            if maps.first_read is not None:  # > 0: read before the run began, as it should be
+                stats["maps_read_before_run_ms"] = round((lanes.t0 - maps.first_read) / 1e6, 3)
             run.observation = {**run.observation, "sampler": stats}
         if lanes is not None and lanes.ownership is not None:
             lanes.ownership.close()
@@ -260,8 +265,9 @@ def supervise(
         run.finish(RunState.FAILED, reason=final["error"], output=output.strip(), persist=persist)
 
 
-def start_sampler(pid: int, lanes: LaneMap, internal_tids, sample: bool, gil: bool) -> tuple[Sampler | None, dict]:
-    if not sample:
+def start_sampler(pid: int, lanes: LaneMap, internal_tids, maps: MemoryMap | None) -> tuple[Sampler | None, dict]:
+    """``maps``: the worker's memory map, read before the job; None: no sampling on this server."""
+    if maps is None:
         return None, {
             "os_states": False,
             "why": "the OS sampler is switched off on this server (PLAYGROUND_SAMPLER=off)",
@@ -274,10 +280,10 @@ def start_sampler(pid: int, lanes: LaneMap, internal_tids, sample: bool, gil: bo
         pid,
         lanes.add_sampled,
         exclude_tids=tuple(internal_tids),
-        gil=gil,
         watch=own.sample if own is not None else None,
         always_read=own.holder_tids if own is not None else frozenset(),
         memory=own.memory if own is not None else None,  # sleepers' deadlines: the sampler pauses till then
+        maps=maps,
     )
     sampler.start()
     return sampler, {"os_states": True, "why": "states sampled from /proc at about 1 kHz"}
