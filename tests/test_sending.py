@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import struct
 import subprocess
 import sys
 import time
@@ -73,6 +74,8 @@ def run_child(ask: bool) -> list[str]:
                     continue
                 chunk = channel.read(65536)
                 assert chunk, f"the child ended early: {received}"
+                if requests is not None:  # as the supervisor does: it reads only once the child is quiet
+                    requests.heard(time.perf_counter_ns())
                 buffered += chunk
                 *lines, buffered = buffered.split(b"\n")
                 for line in lines:
@@ -102,6 +105,24 @@ def test_a_waiting_event_is_sent_when_the_supervisor_asks():
 def test_without_asking_the_waiting_event_stays_until_someone_sends():
     # The control: proves the test above can fail (the second mark did wait).
     assert run_child(ask=False) == ["first", "woke"]
+
+
+def test_the_state_is_read_only_once_the_worker_has_been_quiet():
+    """A read right after a message would land as the worker goes on (flush_requests.py)."""
+
+    class CountingMemory:  # the worker's memory: an event waiting since t=1,000 ns
+        readable = True
+        reads = 0
+
+        def read(self, address, size):
+            self.reads += 1
+            return struct.pack("=qq", 0, 1_000)
+
+    memory, asked = CountingMemory(), []
+    requests = FlushRequests(memory, 0x1000, lambda: asked.append(True), stale_ns=100, quiet_ns=20)
+    requests.heard(5_000)
+    assert not requests.check(5_019) and memory.reads == 0  # it sent 19 ns ago
+    assert requests.check(5_020) and memory.reads == 1 and asked == [True]
 
 
 def test_a_forked_child_does_not_send_on_the_workers_channel():

@@ -202,7 +202,8 @@ def supervise(
                 ending = (RunState.DEADLOCKED, found[0])
                 cycle = found[1]
                 break
-            for message in reader.read(min(remaining, POLL_S)):
+            messages = reader.read(min(remaining, POLL_S))
+            for message in messages:
                 kind = message.get("type")
                 if kind == "events" and lanes is not None:
                     lanes.add_worker_events(message["events"])
@@ -214,6 +215,8 @@ def supervise(
                     run.set_running(worker.interpreter, {**observation, "worker_pid": worker.pid})
                 elif kind in ("result", "error"):
                     final = message
+            if messages and requests is not None:
+                requests.heard(time.perf_counter_ns())  # FlushRequests reads the worker's memory only once it is quiet
             if reader.eof and final is None:
                 worker.wait(timeout=2)
                 ending = (RunState.FAILED, describe_exit(worker.returncode, limits) + worker.stderr_tail())
