@@ -43,7 +43,8 @@ from playground import experiments
 from playground.probe import LaneWriter, Probe, interpreter_info
 from playground.sandbox.flush_requests import FlushRequests
 from playground.sandbox.process_memory import ProcessMemory
-from playground.sandbox.worker import Channel, Flusher, thread_switches
+from playground.sandbox.channel import Channel, Flusher
+from playground.sandbox.worker import thread_switches
 
 mode, slug, params = {mode!r}, {slug!r}, {params!r}
 

@@ -59,6 +59,16 @@ def test_cpu_bound_threads_wait_for_the_gil(live):
     assert observed["gil_ms"] > 0 and observed["gil_acquisitions_after_wait"] > 0
 
 
+def test_the_experiment_begins_once_the_sampler_has_read_the_worker(live):
+    # The sampler's start (a thread, /proc files) beside the experiment's first
+    # milliseconds disturbed it (worker.py): the worker waits for the supervisor's word.
+    _, messages = live.run_to_end("deadlock", variant="ordered", threads=2, hold_ms=5)
+    events = events_of(messages)
+    begun = next(e[0] for e in events if e[1] == 0 and e[2] == "E" and e[3] == "waiting for the observer")
+    assert min(e[0] for e in events if e[2] == "S") <= begun
+    assert all(e[0] >= begun for e in events if e[2] == "lane" and e[1] > 0)
+
+
 def test_io_bound_threads_sleep(live):
     _, messages = live.run_to_end("io-bound", threads=4, sleep_ms=100)
     assert "sleep" in states_seen(events_of(messages), "io-")

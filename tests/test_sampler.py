@@ -64,7 +64,7 @@ def test_a_thread_that_ends_never_leaves_its_joiner_looking_stuck_alone():
     sampler._threads.update({1: main, 2: ended})
     sampler._gone(2, 600_000_000)
     assert asked == [None]
-    assert sampler.all_stuck_since() is None and 2 not in sampler.tids()
+    assert sampler.all_stuck_since() is None and 2 not in sampler._threads
 
 
 # ---- live: a real child process ---------------------------------------------------

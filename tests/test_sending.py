@@ -31,7 +31,7 @@ CHILD = r"""
 import json, os, sys, threading, time
 sys.path.insert(0, {root!r})
 from playground.probe import Probe
-from playground.sandbox.worker import Channel, Flusher
+from playground.sandbox.channel import Channel, Flusher
 
 channel_fd, wake_fd = int(sys.argv[1]), int(sys.argv[2])
 probe = Probe()

@@ -55,6 +55,7 @@ class Sampler:
         self._memory = memory
         self._pause_until = None  # CLOCK_MONOTONIC ns: set by a sample that found the process quiet
         self._wake = threading.Event()  # ends a pause early: stop()
+        self.first_read = threading.Event()  # the process was read once (or never will be): the run may begin
         self._pauses = self._paused_ns = 0
         self._flushed_t = 0  # the last sample on_events has had: always_read is current up to it
         self._maps = maps or MemoryMap(pid, gil)  # where the GIL lives; passed in: read before the job
@@ -116,10 +117,6 @@ class Sampler:
             "paused_ms": round(self._paused_ns / 1e6, 1),
         }
 
-    def tids(self) -> set[int]:
-        """The threads being sampled now (any thread may call it)."""
-        return set(self._threads)
-
     def all_stuck_since(self) -> int | None:
         """If every sampled thread waits on a lock with no timeout, since when (clock ns).
 
@@ -155,6 +152,7 @@ class Sampler:
         except Exception as e:  # never raise out of this thread
             self._error(e)
         finally:
+            self.first_read.set()
             for th in self._threads.values():
                 th.close()
             self._threads.clear()
@@ -177,6 +175,7 @@ class Sampler:
             prev = t
             w0 = time.perf_counter_ns()
             alive = self._sample(t)
+            self.first_read.set()
             self._cost_ns += time.perf_counter_ns() - w0
             self._samples += 1
             if not alive:

@@ -36,6 +36,7 @@ POLL_S = 0.02  # how often the loop checks for cancellation and waiting events w
 VIEWER_GRACE_S = 3.0  # longest wait for the page that started a run to connect
 DEADLOCK_NS = 500_000_000  # threads stuck on a lock this long: look for a cycle (no timeout can end it)
 REFS_WAIT_NS = 400_000_000  # how long the worker gets to say which locks its threads refer to
+FIRST_READ_WAIT_S = 0.2  # the longest the worker waits for the sampler's first read (not for ever under load)
 
 
 class LineReader:
@@ -213,6 +214,9 @@ def supervise(
                     watch = DeadlockWatch(worker.pid, sampler, lanes, run) if sampler is not None else None
                     requests = FlushRequests(lanes.ownership.memory, message.get("probe_state"), worker.ask_to_send)
                     run.set_running(worker.interpreter, {**observation, "worker_pid": worker.pid})
+                    if sampler is not None:
+                        sampler.first_read.wait(FIRST_READ_WAIT_S)
+                    worker.ask_to_send()  # the first byte: the worker's experiment begins now (worker.py)
                 elif kind in ("result", "error"):
                     final = message
             if messages and requests is not None:
