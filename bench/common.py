@@ -78,6 +78,18 @@ def wait_done(server: LiveServer, run_id: str, timeout: float = 120) -> dict:
     raise TimeoutError(run_id)
 
 
+def wait_idle(server: LiveServer, timeout: float = 10) -> None:
+    """Until the pool has its warm workers again: a run's end starts a replacement worker
+    (an interpreter's start, ~0.3 s of CPU), and a plain program run meanwhile shares the
+    machine with it, where the observed run never does. Bounded: a slow refill only ends the wait."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pool = requests.get(f"{server.url}/healthz", timeout=5).json()["pool"]
+        if pool["warm"] >= pool["workers"] and not pool["busy"]:
+            return
+        time.sleep(0.05)
+
+
 # The probe an experiment gets when nothing observes it: phases are timed, nothing is recorded.
 # Pasted (str.format) into the child programs of perturbation.py and switches.py, after their
 # imports of time and interpreter_info.

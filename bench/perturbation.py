@@ -66,6 +66,7 @@ from common import (
     record,
     run_child,
     wait_done,
+    wait_idle,
 )
 
 CASES = [
@@ -212,6 +213,7 @@ def main() -> None:
             bare_t, bare_cs = [], []
             for _ in range(args.runs):
                 run = wait_done(server, server.start_run(slug, **params)["id"])
+                wait_idle(server)  # the plain side runs on a machine as quiet as the observed one had
                 observed_t.append(run["result"]["metrics"][metric])
                 observed_cs.append(run["result"]["observed"]["voluntary_context_switches"])
                 flusher = run["observation"].get("flusher_switches", {}).get("voluntary", 0)
