@@ -67,6 +67,9 @@ def test_the_experiment_begins_once_the_sampler_has_read_the_worker(live):
     begun = next(e[0] for e in events if e[1] == 0 and e[2] == "E" and e[3] == "waiting for the observer")
     assert min(e[0] for e in events if e[2] == "S") <= begun
     assert all(e[0] >= begun for e in events if e[2] == "lane" and e[1] > 0)
+    # Main takes none of deadlock's locks: its wait for the observer is named no wait on them
+    # (its last sampled futex must not be matched to a Lock made later at the same address).
+    assert not [e for e in events if e[1] == 0 and e[2] in ("W", "A")], events
 
 
 def test_io_bound_threads_sleep(live):

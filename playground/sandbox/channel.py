@@ -6,6 +6,7 @@ Worker side (playground/sandbox/worker.py starts both); standard library only.
 
 from __future__ import annotations
 
+import _thread
 import json
 import os
 import select
@@ -72,8 +73,8 @@ class Flusher(threading.Thread):
     for the last events. ``run`` (this thread) sleeps in ``select()`` on
     ``wake_fd`` and its own flood pipe, and does nothing else: no timer, so a
     run whose threads send their own events never wakes it (playground/probe.py,
-    "Who sends"). ``heard`` is set once the supervisor has written on
-    ``wake_fd``: the main thread starts the experiment then (main()).
+    "Who sends"). ``wait_heard`` returns once the supervisor has written on
+    ``wake_fd``: the main thread starts the experiment then (worker.main()).
 
     A flood (FLOOD_EVENTS queued at a due send) is handed to this thread
     instead: a recording thread that sent a flood itself would stop recording
@@ -89,7 +90,12 @@ class Flusher(threading.Thread):
         self._sending = threading.Lock()  # one sender at a time keeps batches in order; never waited for by a recorder
         self._flood_r, self._flood_w = os.pipe()
         self._handed = False  # a flood was handed over and this thread has not started on it yet
-        self.heard = threading.Event()
+        # Held until the supervisor first writes on wake_fd. A lock that lives as long as the
+        # process, not an Event: Event.wait() blocks on a lock made for that wait and freed
+        # after it, whose address the experiment's first Lock may take, and the supervisor,
+        # still holding main's last sampled wait on that address, named it a wait on that Lock.
+        self._heard, self._heard_once = _thread.allocate_lock(), False
+        self._heard.acquire()
 
     def run(self) -> None:
         try:
@@ -101,11 +107,21 @@ class Flusher(threading.Thread):
                     return  # the supervisor closed the pipe: the run is over
                 self._handed = False  # from here on a recording thread may hand over again
                 self.send(batches=SEND_BATCHES)
-                self.heard.set()  # after the send: main then finds this thread back in select()
+                self._hear()  # after the send: main then finds this thread back in select()
         except OSError:
             return
         finally:
-            self.heard.set()  # never leave main waiting for a supervisor that has gone
+            self._hear()  # never leave main waiting for a supervisor that has gone
+
+    def _hear(self) -> None:
+        if not self._heard_once:  # this thread only
+            self._heard_once = True
+            self._heard.release()
+
+    def wait_heard(self, timeout: float) -> None:
+        """Main thread: until the supervisor has first written on ``wake_fd``, or ``timeout``."""
+        if self._heard.acquire(timeout=timeout):
+            self._heard.release()
 
     def send(self, wait: bool = False, batches: int | None = SEND_BATCHES) -> int:
         """Drain and send what is queued (``batches=None``: all of it); ``wait`` only

@@ -232,7 +232,7 @@ def main() -> None:
     # has read this process once. Its setup (a thread, /proc files) beside the experiment's
     # first milliseconds cost deadlock ordered a switch in 19 (bench/RESULTS.md, (M)).
     with probe.phase("waiting for the observer"):
-        flusher.heard.wait(WATCHED_WAIT_S)
+        flusher.wait_heard(WATCHED_WAIT_S)
 
     sys.stdout = writer
     flusher0 = thread_switches(flusher.native_id)
