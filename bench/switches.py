@@ -83,7 +83,8 @@ else:
     probe.install()
     if mode == "worker":
         try:
-            from playground.primitives import Primitives, calibrate
+            from playground.lock_layout import calibrate
+            from playground.primitives import Primitives
         except ImportError:
             Primitives = None
         if Primitives is not None:

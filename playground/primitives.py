@@ -8,8 +8,8 @@ bench/'s measurement, 4 threads x 200k ``with lock: counter += 1`` went from
 *registers* each one when the experiment creates it (a ``P`` event with its
 address); the supervisor reads the rest from outside: which lock a blocked
 thread's futex belongs to, and an RLock's owner, straight from the process's
-memory. :func:`calibrate` finds where in the objects those fields sit, on the
-interpreter that runs, instead of trusting a struct layout from one version.
+memory. :func:`playground.lock_layout.calibrate` finds where in the objects those fields
+sit, on the interpreter that runs, instead of trusting a struct layout from one version.
 
 ``Semaphore``, ``BoundedSemaphore``, ``Condition``, ``Event``, ``Barrier`` and
 ``queue.Queue`` are Python classes already, each with a lock inside. Their
@@ -34,12 +34,8 @@ import ctypes
 import linecache
 import queue
 import re
-import struct
 import sys
 import threading
-import time
-
-from playground.sandbox.syscalls import FUTEX
 
 _allocate_lock = threading._allocate_lock  # the C factory, whatever threading.Lock is bound to
 _RLock = getattr(threading, "_CRLock", None) or threading._PyRLock
@@ -52,73 +48,18 @@ _TARGET = re.compile(r"^\s*([\w.\[\], ]+?)\s*(?::[^=]*)?=(?!=)")  # `x = ...`, `
 _active: Primitives | None = None
 
 
-def calibrate(wait_s: float = 0.5) -> dict:
-    """Where this interpreter keeps a lock's futex and an RLock's owner.
-
-    Lock: a helper thread blocks on a held lock; its futex address (from
-    /proc/self/task/<tid>/syscall) is looked for among the lock object's
-    pointer-sized fields. RLock: the word that holds this thread's
-    ``threading.get_ident()`` while it holds the RLock is the owner field.
-    Lock's locked byte: the one byte past the object header that differs
-    between the lock free and held, and back (3.10-3.12: ``lockobject.locked``;
-    3.13: its PyMutex), as [offset, mask, value when held].
-    Offsets are None where not found: the supervisor then draws less, never
-    something wrong. Called once per worker, before the job (~1-5 ms).
-    """
-    layout = {"lock_futex": None, "rlock_owner": None, "lock_locked": None}
-    probe_lock = _allocate_lock()
-    size, head = sys.getsizeof(probe_lock), object.__basicsize__
-    free = ctypes.string_at(id(probe_lock), size)
-    with probe_lock:
-        held = ctypes.string_at(id(probe_lock), size)
-    again = ctypes.string_at(id(probe_lock), size)
-    differ = [i for i in range(head, size) if free[i] != held[i] and again[i] == free[i]]
-    if len(differ) == 1:
-        mask = free[differ[0]] ^ held[differ[0]]
-        layout["lock_locked"] = [differ[0], mask, held[differ[0]] & mask]
-    rlock, ident = _RLock(), threading.get_ident()
-    if type(rlock).__module__ != "threading":  # the C RLock: its fields are in memory
-        size = sys.getsizeof(rlock)
-        with rlock:
-            held = ctypes.string_at(id(rlock), size)
-        words = [struct.unpack_from("<Q", held, off)[0] for off in range(0, size - 7, 8)]
-        layout["rlock_owner"] = next((8 * i for i, w in enumerate(words) if w == ident), None)
-    lock = _allocate_lock()
-    lock.acquire()
-    tids: list = []
-    waiter = threading.Thread(target=lambda: (tids.append(threading.get_native_id()), lock.acquire(), lock.release()))
-    waiter.daemon = True
-    waiter.start()
-    try:
-        deadline = time.monotonic() + wait_s
-        while time.monotonic() < deadline:
-            time.sleep(0.001)
-            if not tids:
-                continue
-            try:
-                with open(f"/proc/self/task/{tids[0]}/syscall") as f:
-                    fields = f.read().split()
-            except OSError:
-                break
-            if fields and fields[0] == str(FUTEX):  # blocked on the lock
-                futex = int(fields[1], 16)
-                raw = ctypes.string_at(id(lock), sys.getsizeof(lock))
-                for off in range(0, len(raw) - 7, 8):
-                    if struct.unpack_from("<Q", raw, off)[0] == futex:
-                        layout["lock_futex"] = off
-                break
-    finally:
-        lock.release()
-        waiter.join(timeout=1)
-    return layout
+def _creator():
+    """The frame that asked for a primitive: the first one outside this module."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame = frame.f_back
+    return frame
 
 
 def _creation_site() -> tuple[str | None, list[str], tuple, bool]:
     """(module, assignment targets, (file, line), made in a loop?) of the code that created
     a primitive: the first frame outside this module."""
-    frame = sys._getframe(1)
-    while frame is not None and frame.f_globals.get("__name__") == __name__:
-        frame = frame.f_back
+    frame = _creator()
     if frame is None:
         return None, [], (), False
     site = (frame.f_code.co_filename, frame.f_lineno)
@@ -261,6 +202,22 @@ def _record(obj, kind: str, **data) -> None:
         registry.probe.nudge()
 
 
+class _Observed:
+    """First base of the subclasses below. An instance the experiment's module does not
+    create is the library's own class: threading's own primitives (every Thread's
+    ``_started`` Event and its Condition, an executor's Semaphore) then run none of the
+    methods below, which would record nothing for them at the cost of Python calls on
+    each wait and set. A subclass the experiment defines is always its own."""
+
+    def __new__(cls, *args, **kwargs):
+        plain, registry = _PLAIN.get(cls), _active
+        if plain is not None and not (
+            registry and getattr(_creator(), "f_globals", {}).get("__name__") == registry.module
+        ):
+            return plain(*args, **kwargs)  # not an instance of cls: Python skips cls.__init__
+        return super().__new__(cls)
+
+
 class _SlotRecording:
     """Acquire and release of a semaphore, recorded once its inner Condition is released."""
 
@@ -282,7 +239,7 @@ class _SlotRecording:
         _record(self, "C", name="free slots", value=self._value)
 
 
-class ObservedSemaphore(_SlotRecording, _ORIGINAL["Semaphore"]):
+class ObservedSemaphore(_Observed, _SlotRecording, _ORIGINAL["Semaphore"]):
     def __init__(self, value=1):
         # Not super(): threading's own BoundedSemaphore calls `Semaphore.__init__(self, ...)`,
         # and while installed that name is this class.
@@ -290,7 +247,7 @@ class ObservedSemaphore(_SlotRecording, _ORIGINAL["Semaphore"]):
         _observe(self, "Semaphore", bound=value)
 
 
-class ObservedBoundedSemaphore(_SlotRecording, _ORIGINAL["BoundedSemaphore"]):
+class ObservedBoundedSemaphore(_Observed, _SlotRecording, _ORIGINAL["BoundedSemaphore"]):
     def __init__(self, value=1):
         super().__init__(value)
         _observe(self, "BoundedSemaphore", bound=value)
@@ -313,7 +270,7 @@ class _Waiting:
             _record(self.primitive, "U")
 
 
-class ObservedCondition(_ORIGINAL["Condition"]):
+class ObservedCondition(_Observed, _ORIGINAL["Condition"]):
     def __init__(self, lock=None):
         super().__init__(lock)
         _observe(self, "Condition")
@@ -323,7 +280,7 @@ class ObservedCondition(_ORIGINAL["Condition"]):
             return super().wait(timeout)
 
 
-class ObservedEvent(_ORIGINAL["Event"]):
+class ObservedEvent(_Observed, _ORIGINAL["Event"]):
     def __init__(self):
         super().__init__()
         _observe(self, "Event")
@@ -341,7 +298,7 @@ class ObservedEvent(_ORIGINAL["Event"]):
             return super().wait(timeout)
 
 
-class ObservedBarrier(_ORIGINAL["Barrier"]):
+class ObservedBarrier(_Observed, _ORIGINAL["Barrier"]):
     def __init__(self, parties, action=None, timeout=None):
         super().__init__(parties, action, timeout)
         _observe(self, "Barrier", parties=parties)
@@ -352,7 +309,7 @@ class ObservedBarrier(_ORIGINAL["Barrier"]):
             return super().wait(timeout)
 
 
-class ObservedQueue(_ORIGINAL_QUEUE):
+class ObservedQueue(_Observed, _ORIGINAL_QUEUE):
     def __init__(self, maxsize=0):
         super().__init__(maxsize)
         _observe(self, "Queue", maxsize=maxsize)
@@ -369,6 +326,14 @@ class ObservedQueue(_ORIGINAL_QUEUE):
         return item
 
 
+_PLAIN = {
+    ObservedSemaphore: _ORIGINAL["Semaphore"],
+    ObservedBoundedSemaphore: _ORIGINAL["BoundedSemaphore"],
+    ObservedCondition: _ORIGINAL["Condition"],
+    ObservedEvent: _ORIGINAL["Event"],
+    ObservedBarrier: _ORIGINAL["Barrier"],
+    ObservedQueue: _ORIGINAL_QUEUE,
+}
 _OBSERVED = {
     "Semaphore": ObservedSemaphore,
     "BoundedSemaphore": ObservedBoundedSemaphore,

@@ -6,6 +6,8 @@ no false cycle where the locks are taken in order); every primitive type from re
 worker processes; deadlocks, waits and RLock owners from a real server.
 """
 
+import threading
+
 import pytest
 from conftest import events_of, outcome_of, result_of, run_worker
 
@@ -251,6 +253,23 @@ def test_plain_lock_holders_are_read_from_outside_and_never_overlap(live):
         if (names[pid], threads[lane]) == ("locks[0]", "takes-3-then-0")
     ]
     assert last and max(last) >= 0.75 * 40e6, (last, held)
+
+
+def test_the_librarys_own_primitives_stay_the_librarys_classes():
+    """Every Thread's ``_started`` Event and its Condition are threading's own: a subclass would
+    run Python on each of their waits and sets to record nothing (primitives._Observed)."""
+    from playground.primitives import _ORIGINAL, Primitives
+    from playground.probe import Probe
+
+    primitives = Primitives(Probe(), __name__, {"lock_futex": None, "rlock_owner": None, "lock_locked": None})
+    primitives.install()  # this test module plays the experiment's
+    try:
+        mine = threading.Event()
+        thread = threading.Thread(target=lambda: None)
+    finally:
+        primitives.uninstall()
+    assert type(thread._started) is _ORIGINAL["Event"] and type(thread._started._cond) is _ORIGINAL["Condition"]
+    assert type(mine).__name__ == "ObservedEvent" and mine._pg_id
 
 
 def test_a_primitive_created_by_the_library_is_not_the_lessons():

@@ -72,7 +72,7 @@ class WorkerProcess:
         self.pid = self.popen.pid
         self.reader = LineReader(self.popen.stdout.fileno())
         self.interpreter: dict = {}
-        self.layout: dict = {}  # where its locks keep their futex and owner (primitives.calibrate)
+        self.layout: dict = {}  # where its locks keep their futex and owner (lock_layout.calibrate)
 
     def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:
         deadline = time.monotonic() + timeout

@@ -38,7 +38,8 @@ import time
 import traceback
 
 from playground import experiments
-from playground.primitives import Primitives, calibrate
+from playground.lock_layout import calibrate
+from playground.primitives import Primitives
 from playground.probe import LaneWriter, Probe, interpreter_info
 from playground.sandbox.channel import Channel, Flusher
 
