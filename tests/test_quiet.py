@@ -183,3 +183,4 @@ def test_a_run_whose_threads_all_sleep_or_wait_pauses_the_servers_sampler_and_it
     assert sampler["pauses"] >= 1 and sampler["errors"] == 0, sampler
     page = requests.get(started["url"], timeout=10).text
     assert f'data-cost="pauses">{sampler["pauses"]}<' in page
+    assert 'data-cost="begin">waiting for the observer<' in page  # the phase on lane 0, explained
