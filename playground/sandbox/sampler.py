@@ -55,7 +55,7 @@ class Sampler:
         self._memory = memory
         self._pause_until = None  # CLOCK_MONOTONIC ns: set by a sample that found the process quiet
         self._wake = threading.Event()  # ends a pause early: stop()
-        self.first_read = threading.Event()  # the process was read once (or never will be): the run may begin
+        self.has_read = threading.Event()  # the process was read once (or never will be): the run may begin
         self._pauses = self._paused_ns = 0
         self._flushed_t = 0  # the last sample on_events has had: always_read is current up to it
         self._maps = maps or MemoryMap(pid, gil)  # where the GIL lives; passed in: read before the job
@@ -152,7 +152,7 @@ class Sampler:
         except Exception as e:  # never raise out of this thread
             self._error(e)
         finally:
-            self.first_read.set()
+            self.has_read.set()
             for th in self._threads.values():
                 th.close()
             self._threads.clear()
@@ -175,7 +175,7 @@ class Sampler:
             prev = t
             w0 = time.perf_counter_ns()
             alive = self._sample(t)
-            self.first_read.set()
+            self.has_read.set()
             self._cost_ns += time.perf_counter_ns() - w0
             self._samples += 1
             if not alive:

@@ -215,7 +215,7 @@ def supervise(
                     requests = FlushRequests(lanes.ownership.memory, message.get("probe_state"), worker.ask_to_send)
                     run.set_running(worker.interpreter, {**observation, "worker_pid": worker.pid})
                     if sampler is not None:
-                        sampler.first_read.wait(FIRST_READ_WAIT_S)
+                        sampler.has_read.wait(FIRST_READ_WAIT_S)
                     worker.ask_to_send()  # the first byte: the worker's experiment begins now (worker.py)
                 elif kind in ("result", "error"):
                     final = message
