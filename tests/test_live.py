@@ -54,7 +54,8 @@ def test_cpu_bound_threads_wait_for_the_gil(live):
     sampler = requests.get(f"{live.url}/api/runs/{started['id']}", timeout=5).json()["observation"]["sampler"]
     assert sampler["errors"] == 0 and sampler["samples"] > 0, sampler
     # Read while the worker waited for its job, not as its threads started (memory_map.py).
-    assert sampler["maps_reads"] == 1 and sampler["maps_read_before_run_ms"] > 0, sampler
+    # (A futex in memory mapped since, a new malloc arena's lock, reads it again: counted, never first.)
+    assert sampler["maps_reads"] >= 1 and sampler["maps_read_before_run_ms"] > 0, sampler
     observed = result_of(messages)["result"]["observed"]
     assert observed["gil_ms"] > 0 and observed["gil_acquisitions_after_wait"] > 0
 
