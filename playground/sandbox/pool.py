@@ -98,7 +98,7 @@ class WorkerProcess:
         self.popen.stdin.flush()
 
     def ask_to_send(self) -> None:
-        """One byte on stdin after the job: the worker's flusher sends what waits (worker.py).
+        """One byte on stdin after the job: the worker's flusher sends what waits (channel.py).
         The first one also tells the worker that the supervisor watches: its experiment begins."""
         try:
             os.write(self.popen.stdin.fileno(), b"\n")

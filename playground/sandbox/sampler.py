@@ -50,9 +50,7 @@ class Sampler:
         # for what ran after they were read -> [(key, kind, data)] events.
         # always_read: tids never left unread while idle (a Lock's holder), updated by on_events.
         self._watch, self._always_read = watch, always_read
-        # memory: the process's ProcessMemory, where sleepers keep their deadlines. Without it
-        # the sampler never pauses (quiet.py).
-        self._memory = memory
+        self._memory = memory  # ProcessMemory: where sleepers keep their deadlines; None: no pause (quiet.py)
         self._pause_until = None  # CLOCK_MONOTONIC ns: set by a sample that found the process quiet
         self._wake = threading.Event()  # ends a pause early: stop()
         self.has_read = threading.Event()  # the process was read once (or never will be): the run may begin
@@ -175,9 +173,10 @@ class Sampler:
             prev = t
             w0 = time.perf_counter_ns()
             alive = self._sample(t)
-            self.has_read.set()
             self._cost_ns += time.perf_counter_ns() - w0
             self._samples += 1
+            if self._samples == 1:  # once: Event.set() takes a lock, not for every sample
+                self.has_read.set()
             if not alive:
                 return
             if t - last_flush >= self._batch or self._pause_until is not None:
